@@ -1,0 +1,112 @@
+"""End to end: ``python -m wavespace.train -m hydra/launcher=runpod debug=tiny`` against the fake.
+
+Every pod runs the real entrypoint, which runs the real tiny training. Each test ends by
+checking that no pod outlived its job: every pod is terminated and none of its processes runs.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import (
+    GPU_TYPES,
+    assert_no_secrets,
+    launcher_env,
+    multirun_cmd,
+    run_multirun,
+)
+
+
+def _pod_record(tmp_path: Path, num: int) -> dict:
+    return json.loads((tmp_path / "multirun" / str(num) / "pod.json").read_text())
+
+
+def test_three_jobs_complete_through_faults(fake, tmp_path, secret_values):
+    """3 jobs; the first create answers 500, the first GPU type has no capacity and one
+    create succeeds server-side but answers 502: every job still runs exactly once."""
+    fake.http_500_creates = 1
+    fake.no_capacity = {GPU_TYPES[0]}
+    fake.create_then_500 = 1
+    proc = run_multirun(fake, tmp_path, secret_values, "model.optimizer.lr=1e-3,3e-3,1e-2")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+
+    assert len(fake.pods) == 3, "a create that errored after creating must be adopted, not repeated"
+    assert [o for _, o in fake.create_log].count("500") == 1
+    assert all(p.gpu == GPU_TYPES[1] for p in fake.pods.values())
+    for num, lr in enumerate(["1e-3", "3e-3", "1e-2"]):
+        result = json.loads((tmp_path / "multirun" / str(num) / "result.json").read_text())
+        assert result["status"] == "COMPLETED"
+        assert f"model.optimizer.lr={lr}" in result["overrides"]
+        assert "logger.wandb.group=test-sweep" in result["overrides"]
+        assert "val/frame_f1" in result["metrics"]
+        pod_status = json.loads(
+            (tmp_path / "volume" / "sweeps" / "test-sweep" / str(num) / "pod_status.json").read_text())
+        assert pod_status["status"] == "COMPLETED"
+        record = _pod_record(tmp_path, num)
+        assert record["state"] == "COMPLETED" and record["pod_terminated"]
+        assert record["cost_per_hr"] == fake.gpus[GPU_TYPES[1]]
+    assert "total cost so far" in out and "COMPLETED" in out
+    assert fake.wait_all_gone() == []
+    assert_no_secrets(tmp_path, [proc.stdout, proc.stderr], secret_values.all())
+
+
+def test_crashed_pod_fails_its_job_only(fake, tmp_path, secret_values):
+    """A container that dies (SIGKILL, pod left EXITED and billing) fails its job; the other
+    job finishes; the launcher terminates the dead pod."""
+    fake.crash_after = {1: 1.0}
+    proc = run_multirun(fake, tmp_path, secret_values, "seed=1,2")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, "a failed job must fail the multirun"
+    assert _pod_record(tmp_path, 0)["state"] == "COMPLETED"
+    failed = _pod_record(tmp_path, 1)
+    assert failed["state"] == "FAILED" and "without a result" in failed["reason"]
+    crashed = next(p for p in fake.pods.values() if p.job_num == 1)
+    assert crashed.crashed and "owner" in crashed.terminated_by
+    assert fake.wait_all_gone() == []
+    assert_no_secrets(tmp_path, [out], secret_values.all())
+
+
+def test_max_runtime_and_launcher_deadline(fake, tmp_path, secret_values):
+    """Job 0 runs past max_runtime_s: its entrypoint kills it and the pod goes. Job 1's
+    container hangs: the launcher terminates it at startup_grace_s + max_runtime_s."""
+    fake.stall = {1}
+    started = time.time()
+    proc = run_multirun(fake, tmp_path, secret_values, "seed=1,2",
+                        "hydra.launcher.max_runtime_s=3", "hydra.launcher.startup_grace_s=2")
+    assert proc.returncode != 0
+    assert "max runtime 3.0s exceeded" in _pod_record(tmp_path, 0)["reason"]
+    assert "past deadline" in _pod_record(tmp_path, 1)["reason"]
+    for pod in fake.pods.values():
+        assert pod.terminated_at is not None
+        lifetime = pod.terminated_at - pod.created
+        limit = 3 + 15 if pod.job_num == 0 else 3 + 2 + 3  # entrypoint kill grace / poll slack
+        assert lifetime < limit, (pod.job_num, lifetime)
+    assert time.time() - started < 60
+    assert fake.wait_all_gone() == []
+
+
+def test_ctrl_c_terminates_every_pod(fake, tmp_path, secret_values):
+    """SIGINT to the launcher mid-sweep: every pod it started is terminated before it exits."""
+    cmd = multirun_cmd(tmp_path, "seed=1,2,3")
+    proc = subprocess.Popen(cmd, env=launcher_env(fake, tmp_path, secret_values), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(fake.running()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(fake.running()) == 3, "pods did not start"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "terminating 3 pod(s)" in out
+    assert all("owner" in p.terminated_by for p in fake.pods.values())
+    assert fake.wait_all_gone() == []
+    assert_no_secrets(tmp_path, [out], secret_values.all())
