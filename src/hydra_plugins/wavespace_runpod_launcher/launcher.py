@@ -156,7 +156,8 @@ class RunpodLauncher(Launcher):
             payload = self._payload(sweep_config, overrides, idx)
             label = " ".join(payload.overrides)
             jobs.append(Job(payload=payload, name=f"{p.name_prefix}-{payload.job_id}",
-                            label=label, local_dir=local_dir))
+                            label=label, local_dir=local_dir,
+                            log_name=f"{sweep_config.hydra.job.name}.log"))
             configs.append(sweep_config)
         HydraConfig.instance().cfg = previous_hydra_cfg
 

@@ -46,6 +46,8 @@ class Job:
     name: str
     label: str = ""
     local_dir: Path | None = None
+    #: File in ``local_dir`` that receives the launcher's log of this job (Hydra's job log).
+    log_name: str | None = None
     state: str = "QUEUED"  # QUEUED, WAIT_GPU, RUNNING, LAUNCHED, COMPLETED, FAILED
     pod_id: str | None = None
     gpu_type: str | None = None
@@ -210,7 +212,8 @@ class Orchestrator:
         job.created_at = self.clock()
         job.state = "RUNNING"
         job.pod_state = "CREATED"
-        job.events.append("adopted after create error" if pod.adopted else "created")
+        self._event(job, f"pod {pod.id} {'adopted after a create error' if pod.adopted else 'created'}"
+                         f" on {pod.gpu_type}")
         self._write_pod_record(job)
         return "started"
 
@@ -250,6 +253,7 @@ class Orchestrator:
         """Record a job's end and make sure its pod is gone."""
         job.state, job.reason = status, reason
         job.ended_at = self.clock()
+        self._event(job, f"{status}" + (f": {reason}" if reason else ""))
         if reason:
             self.echo(f"job {job.payload.job_num} {status}: {reason}")
         self._terminate(job)
@@ -263,8 +267,10 @@ class Orchestrator:
             self.client.terminate(job.pod_id)
         except CloudError as e:
             log.error("could not terminate pod %s: %s", job.pod_id, e)
+            self._event(job, f"could not terminate pod {job.pod_id}: {e}")
             return False
         job.pod_terminated = True
+        self._event(job, f"pod {job.pod_id} terminated")
         return True
 
     def cleanup(self, why: str) -> list[str]:
@@ -287,6 +293,15 @@ class Orchestrator:
         return failed
 
     # ----------------------------------------------------------------- output
+    def _event(self, job: Job, text: str) -> None:
+        """Record a job event in memory and in the job's local log file."""
+        line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}][runpod] job {job.payload.job_id}: {text}"
+        job.events.append(line)
+        if job.local_dir is not None and job.log_name:
+            job.local_dir.mkdir(parents=True, exist_ok=True)
+            with open(job.local_dir / job.log_name, "a") as f:
+                f.write(line + "\n")
+
     def _show(self, force: bool = False) -> None:
         """Print the table when a state changed (or when forced)."""
         key = tuple((j.state, j.pod_state, j.pod_id, j.pod_terminated) for j in self.jobs)
@@ -305,7 +320,7 @@ class Orchestrator:
             "pod_terminated": job.pod_terminated, "reason": job.reason,
             "elapsed_s": round(job.elapsed(self.clock()), 1),
             "cost_per_hr": job.cost_per_hr, "cost_estimate": job.cost(self.clock()),
-            "events": job.events,
+            "pod_job_dir": job.payload.job_dir(), "events": job.events,
         }
         (job.local_dir / "pod.json").write_text(json.dumps(record, indent=2))
         if job.result is not None and job.result.result is not None:
