@@ -1,0 +1,14 @@
+"""Post-processing of sweeps: collect runs, fit a metric against hyperparameters, plot.
+
+    python -m wavespace.analyze sweep SOURCE x=model.optimizer.lr y=val/loss
+
+SOURCE is a local multirun (or runs) directory, or a W&B sweep or group
+(``wandb:ENTITY/PROJECT/sweep/ID``, ``wandb:ENTITY/PROJECT/group/NAME``). Modules:
+``collect`` (runs -> records), ``fit`` (least-squares families with confidence bands and the
+fitted optimum), ``plot`` (one panel per hyperparameter), ``__main__`` (the CLI).
+"""
+
+from wavespace.analyze.collect import RunRecord, collect, lookup
+from wavespace.analyze.fit import FAMILIES, Fit, Optimum, fit_curve
+
+__all__ = ["FAMILIES", "Fit", "Optimum", "RunRecord", "collect", "fit_curve", "lookup"]

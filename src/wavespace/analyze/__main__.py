@@ -1,0 +1,146 @@
+"""``python -m wavespace.analyze sweep SOURCE x=KEY[,KEY...] y=METRIC [options]``.
+
+Options (``key=value``, like Hydra overrides):
+  x=       hyperparameter(s), comma-separated or repeated: one panel each
+  y=       metric (default val/loss)
+  fit=     quadratic_log (default), quadratic, linear_log, linear, cubic_log, none
+  mode=    min or max (default: min when the metric name says loss/error, else max)
+  level=   confidence level of the band (default 0.95)
+  out=     figure path (default <SOURCE>/analysis/<y>.png, or ./analysis/ for W&B)
+  all=     true to include runs that did not complete
+
+Prints, per hyperparameter, the number of runs, the best observed run and the fitted optimum;
+writes the figure and a JSON summary next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def parse_args(argv: list[str]) -> tuple[str, str, dict[str, Any]]:
+    """``sweep SOURCE k=v ...`` -> (command, source, options)."""
+    if len(argv) < 2 or argv[0] in ("-h", "--help"):
+        raise SystemExit(__doc__)
+    command, source, rest = argv[0], argv[1], argv[2:]
+    if command != "sweep":
+        raise SystemExit(f"unknown command {command!r}\n\n{__doc__}")
+    opts: dict[str, Any] = {"x": [], "y": "val/loss", "fit": "quadratic_log", "mode": None,
+                            "level": 0.95, "out": None, "all": False}
+    for item in rest:
+        key, sep, value = item.partition("=")
+        if not sep or key not in opts:
+            raise SystemExit(f"bad argument {item!r}: expected one of "
+                             f"{', '.join(k + '=' for k in opts)}")
+        if key == "x":
+            opts["x"] += [v for v in value.split(",") if v]
+        elif key == "level":
+            opts["level"] = float(value)
+        elif key == "all":
+            opts["all"] = value.lower() in ("1", "true", "yes")
+        else:
+            opts[key] = value
+    if not opts["x"]:
+        raise SystemExit("give at least one hyperparameter: x=model.optimizer.lr")
+    if opts["mode"] is None:
+        opts["mode"] = "min" if re.search(r"loss|error|err\b|wer|cer", opts["y"]) else "max"
+    if opts["mode"] not in ("min", "max"):
+        raise SystemExit("mode must be min or max")
+    return command, source, opts
+
+
+def analyze(source: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """Collect, fit each hyperparameter, draw; returns the JSON summary."""
+    from wavespace.analyze.collect import collect, lookup
+    from wavespace.analyze.fit import fit_curve
+    from wavespace.analyze.plot import Panel, draw
+
+    records = collect(source)
+    used = [r for r in records if opts["all"] or r.status == "COMPLETED"]
+    y_name, mode = opts["y"], opts["mode"]
+    summary: dict[str, Any] = {"source": source, "y": y_name, "mode": mode, "fit": opts["fit"],
+                               "runs_found": len(records), "runs_used": 0, "panels": []}
+    panels = []
+    for x_name in opts["x"]:
+        pairs = [(lookup(r, x_name), r.metrics.get(y_name), r.name) for r in used]
+        pairs = [(float(x), float(y), n) for x, y, n in pairs
+                 if isinstance(x, int | float) and not isinstance(x, bool) and y is not None]
+        entry: dict[str, Any] = {"x": x_name, "n": len(pairs)}
+        summary["runs_used"] = max(summary["runs_used"], len(pairs))
+        if not pairs:
+            entry["error"] = f"no run has both {x_name} and {y_name}"
+            summary["panels"].append(entry)
+            continue
+        x = np.array([p[0] for p in pairs])
+        y = np.array([p[1] for p in pairs])
+        best = int(np.argmin(y) if mode == "min" else np.argmax(y))
+        entry["best_observed"] = {"x": x[best], "y": y[best], "run": pairs[best][2]}
+        fit = optimum = None
+        note = f"{x_name} (n={len(pairs)})"
+        if opts["fit"] != "none":
+            try:
+                fit = fit_curve(x, y, opts["fit"], opts["level"])
+                optimum = fit.optimum(mode)
+                entry["fit"] = {"family": fit.family, "coef": fit.coef.tolist(), "r2": fit.r2,
+                                "dof": fit.dof}
+                entry["optimum"] = {"x": optimum.x, "y": optimum.y, "interior": optimum.interior,
+                                    "x_low": optimum.x_low, "x_high": optimum.x_high}
+                note += f", best {optimum.x:.3g}, R2={fit.r2:.2f}"
+            except ValueError as e:
+                entry["error"] = str(e)
+        panels.append(Panel(x_name, y_name, x, y, fit, optimum, note))
+        summary["panels"].append(entry)
+    if panels:
+        out = opts["out"]
+        if out is None:
+            base = Path(source) if not source.startswith("wandb:") else Path(".")
+            out = base / "analysis" / (re.sub(r"[^\w.-]+", "_", y_name) + ".png")
+        figure = draw(panels, out, title=f"{y_name} ({mode}) - {source}")
+        summary["figure"] = str(figure)
+        Path(figure).with_suffix(".json").write_text(json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def report(summary: dict[str, Any]) -> str:
+    """Human-readable lines for the terminal."""
+    lines = [f"{summary['runs_found']} run(s) found in {summary['source']}; "
+             f"metric {summary['y']} ({summary['mode']})"]
+    for p in summary["panels"]:
+        lines.append(f"\n{p['x']}  (n={p['n']})")
+        if "best_observed" in p:
+            b = p["best_observed"]
+            lines.append(f"  best observed   {b['x']:.4g} -> {b['y']:.4g}  ({b['run']})")
+        if "optimum" in p:
+            o = p["optimum"]
+            ci = (f"  [{o['x_low']:.3g}, {o['x_high']:.3g}]" if o["x_low"] is not None else "")
+            kind = "fitted optimum " if o["interior"] else "fit best (edge)"
+            lines.append(f"  {kind} {o['x']:.4g} -> {o['y']:.4g}{ci}  R2={p['fit']['r2']:.3f}")
+        if "error" in p:
+            lines.append(f"  {p['error']}")
+    if "figure" in summary:
+        lines.append(f"\nfigure  {summary['figure']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _, source, opts = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        summary = analyze(source, opts)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(report(summary))
+    if not summary["runs_used"]:
+        print("error: no completed run with the requested keys", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
