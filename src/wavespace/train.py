@@ -1,0 +1,169 @@
+"""Training entry point: ``python -m wavespace.train [group=option ...] [key=value ...]``.
+
+``train(cfg)`` does the work and can be called from notebooks and tests with a composed
+config; ``main`` is the thin Hydra wrapper that turns errors into one readable paragraph,
+records the job's result for sweeps, and returns the sweep metric to Hydra sweepers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from wavespace.config import config_dir
+from wavespace.errors import find_wavespace_error
+
+log = logging.getLogger("wavespace.train")
+
+
+def instantiate_collection(node: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a dict-of-configs node (callbacks, loggers)."""
+    from hydra.utils import instantiate
+
+    if not node:
+        return []
+    objs = [instantiate(sub) for sub in node.values() if isinstance(sub, DictConfig) and "_target_" in sub]
+    return [o for o in objs if o is not None]
+
+
+def _route_lightning_logs_to_root() -> None:
+    """Lightning installs its own stderr handlers at import; under Hydra (which configures the
+    root logger and a log file) that prints every line twice. Send them through the root instead."""
+    if not logging.getLogger().handlers:
+        return
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+
+
+def _checkpoint_position(path: Path) -> str:
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return f"epoch {ckpt.get('epoch', '?')}, global step {ckpt.get('global_step', '?')}"
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Build everything from ``cfg``, fit (resuming if the run exists), test; return metrics."""
+    import lightning as L
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from wavespace.callbacks import ConfigInCheckpoint, NonFiniteLossGuard
+    from wavespace.run import prepare_run, write_json
+
+    _route_lightning_logs_to_root()
+    run = prepare_run(cfg)
+    log.info("Run %s in %s", run.run_id, run.run_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = instantiate(cfg.data)
+    features = instantiate(cfg.features)
+    model = instantiate(cfg.model, features=features)
+    callbacks = instantiate_collection(cfg.get("callbacks"))
+    callbacks += [ConfigInCheckpoint(run.config, run.run_id), NonFiniteLossGuard(run.checkpoint_dir)]
+    loggers = instantiate_collection(cfg.get("logger"))
+    for logger in loggers:
+        logger.log_hyperparams(run.config)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    ckpt_path = str(run.last_checkpoint) if cfg.get("resume", True) and run.last_checkpoint else None
+    if ckpt_path:
+        log.info("Resuming from %s (%s)", ckpt_path, _checkpoint_position(Path(ckpt_path)))
+
+    started = time.time()
+    metrics: dict[str, float] = {}
+    if cfg.get("train", True):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    best = next((c.best_model_path for c in callbacks if isinstance(c, ModelCheckpoint) and c.best_model_path), "")
+    if cfg.get("test", True):
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        for res in results:
+            metrics.update({k: float(v) for k, v in res.items()})
+    summary = {
+        "run_id": run.run_id,
+        "run_dir": str(run.run_dir),
+        "metrics": metrics,
+        "best_checkpoint": best,
+        "last_checkpoint": str(run.last_checkpoint or ""),
+        "epochs_completed": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "seconds": round(time.time() - started, 2),
+    }
+    write_json(run.run_dir / "metrics.json", summary)
+    return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule, "run": run, "summary": summary}
+
+
+def format_summary(summary: dict[str, Any], optimized_metric: str) -> str:
+    """The short table a user reads at the end of a run."""
+    metrics = summary["metrics"]
+    keys = [k for k in sorted(metrics) if k.startswith(("val/frame", "test/frame")) or k in ("val/loss", "test/loss")]
+    width = max([len(k) for k in keys] + [len(optimized_metric)])
+    lines = ["", "Results".ljust(width) + "   value", "-" * (width + 10)]
+    lines += [f"{k.ljust(width)}   {metrics[k]:.4f}" + ("  <- sweep metric" if k == optimized_metric else "") for k in keys]
+    run_dir = Path(summary["run_dir"])
+    lines += [
+        "",
+        f"run directory    {run_dir}",
+        f"best checkpoint  {summary['best_checkpoint'] or '(none)'}",
+        f"last checkpoint  {summary['last_checkpoint'] or '(none)'}",
+        f"resolved config  {run_dir / 'config.yaml'}",
+        f"figures          {run_dir / 'figures'}",
+        f"metrics          {run_dir / 'metrics.json'}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _job_output_dir() -> Path | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        return None
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from wavespace.loggers import finish_wandb
+    from wavespace.run import write_json
+
+    out_dir = _job_output_dir()
+    result: dict[str, Any] = {"status": "FAILED", "optimized_metric": cfg.get("optimized_metric")}
+    exit_code = 1
+    try:
+        metrics, objects = train(cfg)
+        summary = objects["summary"]
+        result.update(summary, status="COMPLETED")
+        exit_code = 0
+    except Exception as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        err = find_wavespace_error(exc)
+        if err is None:
+            raise
+        print(f"\nwavespace: error: {err}\n", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        finish_wandb(exit_code)
+        result.update(run_id=cfg.get("run_id"), run_dir=cfg.get("run_dir"))
+        if out_dir is not None:
+            from hydra.core.hydra_config import HydraConfig
+
+            result["overrides"] = list(HydraConfig.get().overrides.task)
+            write_json(out_dir / "result.json", result)
+    print(format_summary(summary, cfg.optimized_metric))
+    value = metrics.get(cfg.optimized_metric)
+    return None if value is None else float(value)
+
+
+if __name__ == "__main__":
+    main()

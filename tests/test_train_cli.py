@@ -1,0 +1,124 @@
+"""The training CLI as a user runs it: real processes, real Trainer, tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import child_env, run_cli
+
+TINY = ["debug=tiny"]
+
+
+def _runs(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "outputs" / "runs").glob("*"))
+
+
+def test_tiny_run_writes_config_checkpoints_metrics_figures_and_result(tmp_path):
+    proc = run_cli("wavespace.train", *TINY, tmp_path=tmp_path)
+    assert "val/frame_f1" in proc.stdout and "best checkpoint" in proc.stdout
+    [run] = _runs(tmp_path)
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert list((run / "figures").glob("*.png"))
+    assert (run / "csv").is_dir()
+    summary = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= summary["metrics"]["test/frame_f1"] <= 1.0
+    [result] = list((tmp_path / "outputs" / "hydra").rglob("result.json"))
+    result = json.loads(result.read_text())
+    assert result["status"] == "COMPLETED" and result["run_dir"] == str(run)
+    assert "val/frame_f1" in result["metrics"]
+    saved = (run / "config.yaml").read_text()
+    assert "${" not in saved and f"run_dir: {run}" in saved
+
+
+def test_unknown_group_option_is_one_clear_paragraph(tmp_path):
+    proc = run_cli("wavespace.train", "model=does_not_exist", tmp_path=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "Could not find 'model/does_not_exist'" in proc.stderr and "Available options" in proc.stderr
+    assert "cnn" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_non_finite_loss_stops_with_message_and_usable_checkpoint(tmp_path):
+    proc = run_cli("wavespace.train", *TINY, "model.pos_weight=nan", tmp_path=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "wavespace: error: Training stopped: the loss became nan" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    [run] = _runs(tmp_path)
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file() and str(ckpt) in proc.stderr
+    import wavespace
+
+    model = wavespace.load(ckpt)  # the checkpoint is usable: loads, finite weights
+    assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
+
+
+def test_killed_run_resumes_in_the_same_directory(tmp_path):
+    args = ["debug=tiny", "trainer.max_epochs=3", "trainer.limit_train_batches=6"]
+    cmd = [sys.executable, "-m", "wavespace.train", *args]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=child_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and not list((tmp_path / "outputs" / "runs").glob("*/checkpoints/last.ckpt")):
+            assert proc.poll() is None, "run ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    [run] = _runs(tmp_path)
+    assert not (run / "metrics.json").exists()  # it really died mid-run
+    second = run_cli("wavespace.train", *args, tmp_path=tmp_path)
+    assert _runs(tmp_path) == [run]
+    log = second.stdout + second.stderr
+    assert "Resuming from" in log and "last.ckpt (epoch 0" in log
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["epochs_completed"] == 3
+    assert summary["global_step"] == 3 * 6
+
+
+def test_checkpoint_reloads_in_a_fresh_process_with_identical_outputs(tmp_path, compose_cfg):
+    import torch
+
+    from wavespace.train import train
+
+    cfg = compose_cfg(*TINY)
+    _, objects = train(cfg)
+    model = objects["model"].eval()
+    audio = torch.tensor(np.random.default_rng(0).standard_normal((2, 11025)), dtype=torch.float32)
+    np.save(tmp_path / "audio.npy", audio.numpy())
+    expected = {k: v.numpy() for k, v in model.predict_audio(audio).items()}
+    run_dir = objects["run"].run_dir
+    script = (
+        "import sys, numpy as np, torch, wavespace\n"
+        f"m = wavespace.load({str(run_dir)!r})\n"
+        f"a = torch.tensor(np.load({str(tmp_path / 'audio.npy')!r}))\n"
+        f"np.savez({str(tmp_path / 'out.npz')!r}, **{{k: v.numpy() for k, v in m.predict_audio(a).items()}})\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, env=child_env(tmp_path), timeout=120)
+    got = np.load(tmp_path / "out.npz")
+    assert set(got.files) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_multirun_sweeps_with_the_basic_launcher(tmp_path):
+    proc = run_cli("wavespace.train", "--multirun", *TINY, "model.optimizer.lr=1e-3,3e-3", tmp_path=tmp_path)
+    results = sorted((tmp_path / "outputs" / "multirun").rglob("result.json"))
+    assert len(results) == 2, proc.stdout
+    data = [json.loads(p.read_text()) for p in results]
+    assert all(d["status"] == "COMPLETED" for d in data)
+    assert len({d["run_dir"] for d in data}) == 2
+    lrs = sorted(float(o.split("=")[1]) for d in data for o in d["overrides"] if o.startswith("model.optimizer.lr="))
+    assert lrs == [1e-3, 3e-3]
+    assert sorted(d["config"]["model"]["optimizer"]["lr"] for d in map(_config_of, data)) == lrs
+
+
+def _config_of(result: dict) -> dict:
+    import yaml
+
+    return {"config": yaml.safe_load((Path(result["run_dir"]) / "config.yaml").read_text())}
