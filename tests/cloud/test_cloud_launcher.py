@@ -38,7 +38,7 @@ def test_three_jobs_complete_through_faults(fake, tmp_path, secret_values):
     assert len(fake.pods) == 3, "a create that errored after creating must be adopted, not repeated"
     assert [o for _, o in fake.create_log].count("500") == 1
     assert all(p.gpu == GPU_TYPES[1] for p in fake.pods.values())
-    for num, lr in enumerate(["1e-3", "3e-3", "1e-2"]):
+    for num, lr in enumerate(["0.001", "0.003", "0.01"]):  # as the basic sweeper writes them
         result = json.loads((tmp_path / "multirun" / str(num) / "result.json").read_text())
         assert result["status"] == "COMPLETED"
         assert f"model.optimizer.lr={lr}" in result["overrides"]

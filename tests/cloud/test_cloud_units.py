@@ -200,3 +200,21 @@ def test_sweep_dir_is_not_a_secret_leak_path(tmp_path: Path):
     assert "WANDB_API_KEY" in text
     for value in secret_values():
         assert value not in text
+
+
+def test_cleanup_terminates_pods_it_has_no_id_for(fake, monkeypatch, secret_values):
+    """A create interrupted mid-request can leave a pod the launcher never heard of: cleanup
+    finds it by its sweep's name prefix."""
+    from wavespace.cloud.orchestrator import Limits, Orchestrator
+
+    monkeypatch.setenv("RUNPOD_API_BASE_URL", fake.url)
+    client = RunpodClient(api_key=secret_values.runpod)
+    fake.stall = {7, 8}
+    spec = PodSpec(image="img", gpu_types=GPU_TYPES)
+    client.create_pod("ws-s1-7", spec, {ENV_VAR: JobPayload("s1", 7).encode()})
+    other = client.create_pod("ws-s2-8", spec, {ENV_VAR: JobPayload("s2", 8).encode()})
+    orch = Orchestrator(client, spec, {}, None, Limits(), name_prefix="ws-s1-", echo=print)
+    assert orch.cleanup("interrupted") == []
+    assert [p.id for p in fake.pods.values() if p.terminated_at is None] == [other.id]
+    client.terminate(other.id)
+    assert fake.wait_all_gone() == []

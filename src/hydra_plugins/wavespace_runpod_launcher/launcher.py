@@ -62,6 +62,10 @@ class RunpodLauncher(Launcher):
         """Pod env: constants, passed-through local values, Runpod secret references."""
         env = {str(k): str(v) for k, v in (self.params.env or {}).items()}
         for name in self.params.env_passthrough or []:
+            if name == "RUNPOD_API_KEY":
+                # Pods get their own pod-scoped key from Runpod; the account key stays here.
+                log.warning("not passing RUNPOD_API_KEY to pods (they get a pod-scoped key)")
+                continue
             if name in os.environ:
                 env[str(name)] = os.environ[name]
         for name, secret in (self.params.runpod_secrets or {}).items():
@@ -181,7 +185,8 @@ class RunpodLauncher(Launcher):
                         result_grace_s=float(p.result_grace_s))
         results = self._results(configs[0]) if configs else None
         client = RunpodClient(retries=int(p.create_retries), backoff_s=float(p.retry_backoff_s))
-        orchestrator = Orchestrator(client, spec, env, results, limits)
+        orchestrator = Orchestrator(client, spec, env, results, limits,
+                                    name_prefix=f"{p.name_prefix}-{self.sweep_id}-")
         finished = orchestrator.run(jobs, wait=bool(p.wait))
         return [self._job_return(job, cfg, bool(p.wait)) for job, cfg in zip(finished, configs,
                                                                              strict=True)]

@@ -135,6 +135,7 @@ class Orchestrator:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         echo: Callable[[str], None] | None = None,
+        name_prefix: str | None = None,
     ) -> None:
         self.client = client
         self.spec = spec
@@ -144,6 +145,9 @@ class Orchestrator:
         self.clock = clock
         self.sleep = sleep
         self.echo = echo or log.info
+        #: Pods whose names start with this belong to this run: cleanup also terminates those
+        #: it has no id for (a create interrupted mid-request may still have made one).
+        self.name_prefix = name_prefix
         self.jobs: list[Job] = []
         self._last_table_key: Any = None
 
@@ -287,9 +291,30 @@ class Orchestrator:
                 if not self._terminate(job) and not self._terminate(job):
                     failed.append(str(job.pod_id))
                 self._write_pod_record(job)
+            failed += self._terminate_strays()
         if failed:
             log.error("pods NOT terminated, check with `python -m wavespace.cloud pods`: %s",
                       ", ".join(failed))
+        return failed
+
+    def _terminate_strays(self) -> list[str]:
+        """Terminate live pods named like this run's but unknown to it; ids that failed."""
+        if not self.name_prefix:
+            return []
+        known = {j.pod_id for j in self.jobs}
+        try:
+            strays = [p for p in self.client.list_pods(self.name_prefix) if p.get("id") not in known]
+        except CloudError as e:
+            log.error("could not list pods named %s*: %s", self.name_prefix, e)
+            return []
+        failed = []
+        for pod in strays:
+            self.echo(f"terminating stray pod {pod.get('id')} ({pod.get('name')})")
+            try:
+                self.client.terminate(str(pod["id"]))
+            except CloudError as e:
+                log.error("could not terminate pod %s: %s", pod.get("id"), e)
+                failed.append(str(pod.get("id")))
         return failed
 
     # ----------------------------------------------------------------- output
