@@ -110,3 +110,18 @@ def test_ctrl_c_terminates_every_pod(fake, tmp_path, secret_values):
     assert all("owner" in p.terminated_by for p in fake.pods.values())
     assert fake.wait_all_gone() == []
     assert_no_secrets(tmp_path, [out], secret_values.all())
+
+
+def test_fire_and_forget_returns_at_once_and_pods_end_themselves(fake, tmp_path, secret_values):
+    """wait=false: the launcher returns while the job runs; the pod terminates itself."""
+    proc = run_multirun(fake, tmp_path, secret_values, "seed=1", "hydra.launcher.wait=false")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    (pod,) = fake.pods.values()
+    assert pod.terminated_at is None, "fire-and-forget must not wait for the job"
+    assert pod.id in proc.stdout
+    assert fake.wait_all_gone(timeout=90) == []
+    assert pod.terminated_by == ["pod"]
+    status = json.loads(
+        (tmp_path / "volume" / "sweeps" / "test-sweep" / "0" / "pod_status.json").read_text())
+    assert status["status"] == "COMPLETED"
+    assert_no_secrets(tmp_path, [proc.stdout, proc.stderr], secret_values.all())
