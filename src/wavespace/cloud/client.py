@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wavespace.cloud.secrets import redact
+from wavespace.errors import WavespaceError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ _NOT_FOUND = re.compile(r"not found|does not exist|no pod", re.IGNORECASE)
 _UNSAFE_ENV = re.compile(r'["\\\n\r]')
 
 
-class CloudError(RuntimeError):
+class CloudError(WavespaceError, RuntimeError):
     """A Runpod call failed in a way retrying will not fix (auth, bad request, config)."""
 
 
