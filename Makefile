@@ -1,3 +1,51 @@
+# Wavespace: one-command setup, training, tests and benchmarks.
+# `make train` and `make test` start from a fresh clone: they create .venv and install what is needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-all lint format bench prepare clean
+
+help:  ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with torch pinned by constraints.txt and wavespace (editable) + dev tools
+
+train: install  ## the main job: python -m wavespace.train $(ARGS) (default: synthetic polyphony, CPU, a few minutes)
+	$(PY) -m wavespace.train $(ARGS)
+
+test: install  ## the test suite as CI runs it (fast tests; slow ones are covered by faster ones)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow" $(ARGS)
+
+test-all: install  ## every test, slow ones included
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(ARGS)
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check .
+
+format: install  ## ruff format + import sorting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install  ## benchmarks under bench/ (each prints ratios against the obvious alternative)
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+prepare: install  ## precompute a feature cache: make prepare ARGS="data=maestro features=cqt"
+	$(PY) -m wavespace.prepare $(ARGS)
+
+clean:  ## remove caches and outputs (keeps .venv and data/)
+	rm -rf outputs .pytest_cache .ruff_cache
+
 # >>> cloud
 # Docker image for Runpod pods, W&B sweeps, pod housekeeping (see docs/cloud.md).
 CLOUD_PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python)

@@ -43,11 +43,24 @@ def _route_lightning_logs_to_root() -> None:
         logger.propagate = True
 
 
-def _checkpoint_position(path: Path) -> str:
+def _checkpoint_progress(path: Path) -> tuple[int, int]:
+    """(epoch, global step) stored in a Lightning checkpoint."""
     import torch
 
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return f"epoch {ckpt.get('epoch', '?')}, global step {ckpt.get('global_step', '?')}"
+    return int(ckpt.get("epoch", -1)), int(ckpt.get("global_step", -1))
+
+
+def _progress(trainer: Any, last_checkpoint: Path | None) -> tuple[int, int]:
+    """Epochs completed and optimizer steps taken.
+
+    Under ddp_spawn the fit runs in child processes and the parent's trainer keeps step 0;
+    the last checkpoint (written at the end of the final epoch) is then the record.
+    """
+    if trainer.global_step == 0 and last_checkpoint is not None:
+        epoch, step = _checkpoint_progress(last_checkpoint)
+        return epoch + 1, step
+    return trainer.current_epoch, trainer.global_step
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -76,7 +89,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     ckpt_path = str(run.last_checkpoint) if cfg.get("resume", True) and run.last_checkpoint else None
     if ckpt_path:
-        log.info("Resuming from %s (%s)", ckpt_path, _checkpoint_position(Path(ckpt_path)))
+        epoch, step = _checkpoint_progress(Path(ckpt_path))
+        log.info("Resuming from %s (epoch %d, global step %d)", ckpt_path, epoch, step)
 
     started = time.time()
     metrics: dict[str, float] = {}
@@ -88,14 +102,15 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
         for res in results:
             metrics.update({k: float(v) for k, v in res.items()})
+    epochs, steps = _progress(trainer, run.last_checkpoint)
     summary = {
         "run_id": run.run_id,
         "run_dir": str(run.run_dir),
         "metrics": metrics,
         "best_checkpoint": best,
         "last_checkpoint": str(run.last_checkpoint or ""),
-        "epochs_completed": trainer.current_epoch,
-        "global_step": trainer.global_step,
+        "epochs_completed": epochs,
+        "global_step": steps,
         "seconds": round(time.time() - started, 2),
     }
     write_json(run.run_dir / "metrics.json", summary)

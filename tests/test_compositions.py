@@ -1,0 +1,74 @@
+"""Every model x data x features combination that exists, and every experiment preset, runs.
+
+Options are discovered from conf/, so a new config file is tested the day it is added. Data
+options that need files on disk get a small fixture in their real format from
+``tests/data`` (DATA_FIXTURES there); combinations a model cannot consume are listed in
+INCOMPATIBLE with the reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONF
+
+try:  # fixture factories for real-format datasets, when that package provides them
+    from tests.data.fixtures import DATA_FIXTURES  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - before the dataset fixtures exist
+    DATA_FIXTURES = {}
+
+try:
+    from tests.model_support import INCOMPATIBLE  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover
+    INCOMPATIBLE: dict[tuple[str, str, str], str] = {}
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def _combos() -> list[tuple[str, str, str]]:
+    out = []
+    for model, data, features in itertools.product(options("model"), options("data"), options("features")):
+        if data != "synth" and data not in DATA_FIXTURES:
+            continue
+        if any(fnmatch(model, data, features, key) for key in INCOMPATIBLE):
+            continue
+        out.append((model, data, features))
+    return out
+
+
+def fnmatch(model: str, data: str, features: str, key: tuple[str, str, str]) -> bool:
+    return all(k in ("*", v) for k, v in zip(key, (model, data, features)))
+
+
+def _data_overrides(data: str, tmp_path: Path) -> list[str]:
+    if data == "synth":
+        return []
+    return DATA_FIXTURES[data](tmp_path)
+
+
+@pytest.mark.parametrize(("model", "data", "features"), _combos())
+def test_fast_dev_run_of_every_combination(model, data, features, compose_cfg, tmp_path):
+    from wavespace.train import train
+
+    cfg = compose_cfg(f"model={model}", f"data={data}", f"features={features}", "debug=fdr",
+                      "logger=csv", *_data_overrides(data, tmp_path))
+    metrics, objects = train(cfg)
+    assert objects["trainer"].state.finished
+    assert all(v == v for v in metrics.values()), metrics  # no NaN
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_composes_and_runs_in_debug_size(experiment, compose_cfg, tmp_path):
+    from wavespace.train import train
+
+    cfg = compose_cfg(f"experiment={experiment}", "debug=fdr", "logger=csv")
+    data = cfg.data.train._target_
+    if "Synth" not in data:
+        pytest.skip(f"{experiment} trains on {data}; its fixture run is in tests/data")
+    metrics, objects = train(cfg)
+    assert objects["trainer"].state.finished
