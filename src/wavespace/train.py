@@ -170,6 +170,10 @@ def main(cfg: DictConfig) -> float | None:
     finally:
         finish_wandb(exit_code)
         result.update(run_id=cfg.get("run_id"), run_dir=cfg.get("run_dir"))
+        if cfg.get("run_dir"):
+            from wavespace.run import to_plain
+
+            result["config"] = to_plain(cfg)
         if out_dir is not None:
             from hydra.core.hydra_config import HydraConfig
 
