@@ -12,7 +12,7 @@ Left out, because the task runs in another process (a pod), not in the launcher:
 from pathlib import Path
 
 import pytest
-from conftest import GPU_TYPES
+from tests.cloud.conftest import GPU_TYPES
 from hydra.test_utils.launcher_common_tests import LauncherTestSuite
 
 APP_DIR = str(Path(__file__).parent)

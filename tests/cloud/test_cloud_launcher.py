@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import (
+from tests.cloud.conftest import (
     GPU_TYPES,
     assert_no_secrets,
     launcher_env,
