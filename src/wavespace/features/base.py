@@ -5,6 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from wavespace.errors import ConfigError
+
+NORMALIZE_MODES = ("none", "per_bin")
+
+
+class FrontendConfigError(ConfigError, ValueError):
+    """A front-end setting that cannot work (range above Nyquist, wrong geometry, ...).
+
+    Also a ``ValueError`` so callers that validate plain arguments can catch it as such.
+    """
+
 
 class Frontend(nn.Module):
     """Base class for feature front-ends run batched on the training device.
@@ -13,6 +24,11 @@ class Frontend(nn.Module):
     models can size their inputs from the front-end instead of from duplicated config values.
     Front-ends hold no trainable parameters and always run in float32, also under autocast:
     FFT/CQT precision matters more than their cost.
+
+    ``forward`` = ``normalize(raw(audio))``. ``raw`` is the transform itself (what a feature
+    cache should store); ``normalize`` applies the optional per-bin standardization
+    (``normalize: per_bin``), whose statistics are fitted once on the training split by
+    :func:`wavespace.features.normalize.fit_normalization` and saved with the checkpoint.
     """
 
     sample_rate: int
@@ -25,13 +41,42 @@ class Frontend(nn.Module):
         return self.sample_rate / self.hop_length
 
     def n_frames(self, n_samples: int) -> int:
+        """Centered frames: frame i describes time i * hop / sample_rate."""
         return n_samples // self.hop_length + 1
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    # -- normalization -----------------------------------------------------------------------
+    def set_normalization(self, mode: str) -> None:
+        """Attach a per-bin standardizer (``per_bin``) or none; call after n_channels/n_bins."""
+        from wavespace.features.normalize import Standardize
+
+        if mode not in NORMALIZE_MODES:
+            raise FrontendConfigError(
+                f"unknown normalize mode '{mode}' for {type(self).__name__}: choose one of "
+                f"{', '.join(NORMALIZE_MODES)}"
+            )
+        self.normalize_mode = mode
+        self.standardize = Standardize(self.n_channels, self.n_bins) if mode == "per_bin" else None
+
+    @property
+    def standardizer(self) -> nn.Module | None:
+        """The Standardize module when ``normalize: per_bin``, else None."""
+        return self._modules.get("standardize")
+
+    def normalize(self, features: torch.Tensor) -> torch.Tensor:
+        """Apply the configured normalization to raw features [B, C, F, T] (identity if none)."""
+        std = self.standardizer
+        return features if std is None else std(features.float())
+
+    # -- transform ---------------------------------------------------------------------------
+    def raw(self, audio: torch.Tensor) -> torch.Tensor:
+        """Features before normalization, float32 [B, C, F, frames], also under autocast."""
         if audio.dim() == 1:
             audio = audio.unsqueeze(0)
         with torch.autocast(device_type=audio.device.type, enabled=False):
             return self.compute(audio.float())
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.normalize(self.raw(audio))
 
     def compute(self, audio: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -50,3 +95,19 @@ def compress(mag: torch.Tensor, mode: str, eps: float = 1e-5) -> torch.Tensor:
     if mode == "none":
         return mag
     raise ValueError(f"unknown compression '{mode}' (choose log, db or none)")
+
+
+def check_compression(mode: str) -> str:
+    """Fail at construction, not at the first batch, on an unknown compression."""
+    if mode not in ("log", "db", "none"):
+        raise FrontendConfigError(f"unknown compression '{mode}' (choose log, db or none)")
+    return mode
+
+
+def check_below_nyquist(name: str, top_hz: float, sample_rate: int, hint: str) -> None:
+    """Raise a clear error when a front-end's highest analysed frequency is above Nyquist."""
+    if top_hz >= sample_rate / 2:
+        raise FrontendConfigError(
+            f"{name} top bin {top_hz:.0f} Hz is above Nyquist ({sample_rate / 2:.0f} Hz at "
+            f"{sample_rate} Hz): {hint}"
+        )

@@ -1,0 +1,121 @@
+"""EnCodec pre-quantization latents as a frozen front-end (``features=encodec``).
+
+Uses the transformers port (``transformers.EncodecModel``; the ``encodec`` package imports
+torchaudio, which does not load next to our torch): ``model.encoder(wav[B, 1, T])`` gives
+[B, 128, T/320] at 75 Hz for the 24 kHz model. Only the encoder is kept.
+
+Geometry: the encoder's frame grid is fixed by its weights (24 kHz, hop 320), so this front-end
+*requires* ``geometry.sample_rate`` 24000 and ``geometry.hop_length`` 320 (``geometry=encodec24k``,
+which ``features=encodec`` selects) instead of resampling on the fly: with a 22.05 kHz / hop 256
+geometry the labels would sit on an 86.13 Hz grid the latents do not have, and stretching latents
+in time to match would invent frames. Data are then decoded/synthesised at 24 kHz once.
+
+Frames: with ``center: true`` (default) the input is padded by hop/2 on the left and the output
+cropped to ``n // hop + 1`` frames, so frame i covers about [i*hop - hop/2, i*hop + hop/2), the
+centered convention of the labels and of every other front-end. ``center: false`` gives the raw
+encoder output, ``ceil(n / hop)`` frames.
+
+Weights: ``random`` (tests; seeded, never downloads), ``pretrained`` (hub name ``model_name``,
+default ``facebook/encodec_24khz``; needs internet or the Hugging Face cache), or a path to a
+local directory written by ``save_pretrained`` / ``huggingface-cli download``. The encoder is
+frozen (no gradients) and stays in eval mode even when Lightning calls ``model.train()``. Its
+weights are part of the state dict, so checkpoints are self-contained (about 30 MB).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from wavespace.features.base import Frontend, FrontendConfigError
+
+DEFAULT_MODEL = "facebook/encodec_24khz"
+
+
+def _load_encodec(weights: str, model_name: str, seed: int):  # -> transformers.EncodecModel
+    from transformers import EncodecConfig, EncodecModel  # heavy import (~seconds), kept local
+
+    if weights == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return EncodecModel(EncodecConfig())
+    if weights == "pretrained":
+        source, local = model_name, False
+    else:
+        path = Path(weights).expanduser()
+        if not path.is_dir():
+            raise FrontendConfigError(
+                f"EnCodec weights directory {path} does not exist. features.weights takes "
+                f"'random', 'pretrained' (hub name {model_name}) or a local directory made with "
+                f"EncodecModel.save_pretrained or `huggingface-cli download {DEFAULT_MODEL} "
+                f"--local-dir DIR`.")
+        source, local = str(path), True
+    try:
+        return EncodecModel.from_pretrained(source, local_files_only=local)
+    except OSError as exc:
+        raise FrontendConfigError(
+            f"could not load EnCodec weights from '{source}' ({exc}). Without internet, download "
+            f"them on a connected machine (`huggingface-cli download {DEFAULT_MODEL} --local-dir "
+            f"DIR`) and set features.weights=DIR, or use features.weights=random for tests."
+        ) from exc
+
+
+class EncodecLatents(Frontend):
+    """Frozen EnCodec encoder: [B, T] at 24 kHz -> [B, 1, 128, frames] at 75 Hz."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        hop_length: int,
+        weights: str = "random",
+        model_name: str = DEFAULT_MODEL,
+        center: bool = True,
+        seed: int = 0,
+        normalize: str = "none",
+    ) -> None:
+        super().__init__()
+        model = _load_encodec(str(weights), model_name, int(seed))
+        cfg = model.config
+        model_hop = int(math.prod(cfg.upsampling_ratios))
+        if int(sample_rate) != cfg.sampling_rate or int(hop_length) != model_hop:
+            raise FrontendConfigError(
+                f"EnCodec ({weights}) encodes {cfg.sampling_rate} Hz audio with hop {model_hop} "
+                f"({cfg.sampling_rate / model_hop:g} frames/s), but the geometry says "
+                f"{sample_rate} Hz, hop {hop_length}. Use geometry=encodec24k (features=encodec "
+                f"selects it unless geometry is overridden on the command line), so data and "
+                f"labels share the latents' frame grid.")
+        if cfg.audio_channels != 1 or cfg.normalize:
+            raise FrontendConfigError(
+                f"only mono EnCodec models without input normalization (the 24 kHz model) are "
+                f"supported; {weights} has audio_channels={cfg.audio_channels}, "
+                f"normalize={cfg.normalize}")
+        self.encoder = model.encoder
+        del model  # drop decoder and quantizer
+        self.encoder.requires_grad_(False)
+        self.encoder.eval()
+        self.sample_rate, self.hop_length = int(sample_rate), model_hop
+        self.n_bins, self.n_channels = int(cfg.hidden_size), 1
+        self.weights, self.center = str(weights), bool(center)
+        self.set_normalization(normalize)
+
+    def train(self, mode: bool = True) -> EncodecLatents:
+        """Keep the encoder in eval mode whatever Lightning asks (it is frozen)."""
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    def n_frames(self, n_samples: int) -> int:
+        if self.center:
+            return n_samples // self.hop_length + 1
+        return math.ceil(n_samples / self.hop_length)
+
+    @torch.no_grad()
+    def compute(self, audio: torch.Tensor) -> torch.Tensor:
+        n = self.n_frames(audio.shape[-1])
+        if self.center:
+            audio = F.pad(audio, (self.hop_length // 2, 0))
+        latents = self.encoder(audio.unsqueeze(1))  # [B, 128, frames]
+        return latents[..., :n].unsqueeze(1)

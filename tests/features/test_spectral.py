@@ -1,0 +1,146 @@
+"""Spectral front-ends (CQT, HCQT, log-frequency STFT, mel): where a pure tone lands, frame grid,
+precision, and clear errors for ranges above Nyquist."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from wavespace.features import CQT, HCQT, FrontendConfigError, LogFreqSTFT, MelSpectrogram
+from wavespace.features.mel import mel_filterbank
+
+SR, HOP, FMIN, BPO, NBINS = 22050, 256, 27.5, 36, 264
+
+
+def tone(freq: float, seconds: float = 1.0, sr: int = SR) -> torch.Tensor:
+    t = np.arange(int(sr * seconds)) / sr
+    return torch.tensor(np.sin(2 * np.pi * freq * t), dtype=torch.float32)[None]
+
+
+def peak_bin(features: torch.Tensor, channel: int = 0) -> int:
+    """Bin with the most energy, away from the zero-padded edges."""
+    return int(features[0, channel, :, 20:-20].mean(-1).argmax())
+
+
+def nearest_log_bin(centers: np.ndarray, freq: float) -> int:
+    return int(np.argmin(np.abs(np.log2(centers / freq))))
+
+
+@pytest.fixture(scope="module")
+def frontends() -> dict[str, torch.nn.Module]:
+    return {
+        "cqt": CQT(SR, HOP, FMIN, BPO, NBINS),
+        "hcqt": HCQT(SR, HOP, FMIN, BPO, NBINS, harmonics=(0.5, 1, 2)),
+        "logfreq": LogFreqSTFT(SR, HOP, n_bins=256, fmin=FMIN, fmax=8000.0),
+        "mel": MelSpectrogram(SR, HOP, n_bins=256, fmin=FMIN),
+    }
+
+
+@pytest.mark.parametrize("name", ["cqt", "hcqt", "logfreq", "mel"])
+@pytest.mark.parametrize("n_samples", [SR, SR + 1, SR + HOP - 1, 3 * HOP])
+def test_frames_are_centered_n_over_hop_plus_one(frontends, name, n_samples):
+    fe = frontends[name]
+    out = fe(torch.randn(2, n_samples))
+    assert out.shape == (2, fe.n_channels, fe.n_bins, n_samples // HOP + 1)
+    assert fe.n_frames(n_samples) == out.shape[-1]
+    assert fe.frame_rate == pytest.approx(SR / HOP)
+
+
+@pytest.mark.parametrize("name", ["cqt", "hcqt", "logfreq", "mel"])
+def test_fp32_under_autocast_and_nothing_trainable(frontends, name):
+    fe = frontends[name]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fe(torch.randn(1, 4096))
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert not [n for n, p in fe.named_parameters() if p.requires_grad]
+
+
+@pytest.mark.parametrize("freq", [41.2, 220.0, 1234.5, 3520.0])
+def test_logfreq_pure_tone_peaks_at_its_log_bin(frontends, freq):
+    fe = frontends["logfreq"]
+    centers = fe.center_frequencies
+    expected = nearest_log_bin(centers, freq)
+    peak = peak_bin(fe(tone(freq)))
+    # Below ~300 Hz log bins are narrower than FFT bins (5.4 Hz at n_fft 4096): there the peak
+    # is only as precise as the STFT, half an FFT bin; above, within one log bin.
+    half_fft_bin = SR / fe.n_fft / 2
+    assert abs(peak - expected) <= 1 or abs(centers[peak] - freq) <= half_fft_bin
+    # the grid is geometric: constant ratio between neighbours
+    ratios = fe.center_frequencies[1:] / fe.center_frequencies[:-1]
+    assert np.allclose(ratios, ratios[0]) and fe.center_frequencies[-1] == pytest.approx(8000.0)
+
+
+def test_logfreq_low_bins_interpolate_instead_of_going_empty(frontends):
+    fb = frontends["logfreq"].filterbank
+    assert (fb.sum(1) > 0.99).all()  # every bin reads at least one full FFT bin's worth
+
+
+@pytest.mark.parametrize("freq", [100.0, 440.0, 1234.5, 5000.0])
+def test_mel_pure_tone_peaks_at_librosa_mel_frequency(frontends, freq):
+    librosa = pytest.importorskip("librosa")
+    fe = frontends["mel"]
+    centers = librosa.mel_frequencies(fe.n_bins + 2, fmin=FMIN, fmax=SR / 2)[1:-1]
+    np.testing.assert_allclose(fe.center_frequencies, centers, rtol=1e-9)
+    expected = int(np.argmin(np.abs(centers - freq)))
+    assert abs(peak_bin(fe(tone(freq))) - expected) <= 1
+
+
+def test_mel_filterbank_equals_librosa():
+    librosa = pytest.importorskip("librosa")
+    ours = mel_filterbank(SR, 2048, 256, FMIN, SR / 2)
+    ref = librosa.filters.mel(sr=SR, n_fft=2048, n_mels=256, fmin=FMIN, fmax=SR / 2)
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("freq", [110.0, 440.0, 1000.0])
+@pytest.mark.parametrize("hop,strategy", [(256, "per_harmonic"), (512, "shared")])
+def test_hcqt_channel_h_peaks_where_f_over_h_sits(freq, hop, strategy):
+    harmonics = (0.5, 1, 2)
+    fe = HCQT(SR, hop, FMIN, BPO, NBINS, harmonics=harmonics)
+    assert fe.strategy == strategy  # auto picks shared only where it is exact and fast
+    out = fe(tone(freq))
+    assert out.shape == (1, 3, NBINS, SR // hop + 1)
+    base = FMIN * 2.0 ** (np.arange(NBINS) / BPO)
+    for c, h in enumerate(harmonics):
+        expected = nearest_log_bin(base, freq / h)
+        assert abs(peak_bin(out, c) - expected) <= 1, (h, peak_bin(out, c), expected)
+        assert fe.center_frequencies[c, expected] == pytest.approx(h * base[expected])
+
+
+@pytest.mark.parametrize("fmin,n_bins,factor", [(27.5, 264, 1), (13.75, 264, 2), (55.0, 144, 4), (55.0, 72, 16)])
+def test_cqt2010_level_matches_direct_cqt_despite_early_downsampling(fmin, n_bins, factor):
+    x = tone(110.0)
+    fast = CQT(SR, 512, fmin, BPO, n_bins, algorithm="2010", compression="none")
+    assert fast.cqt.downsample_factor == factor  # nnAudio downsamples early by this much
+    direct = CQT(SR, 512, fmin, BPO, n_bins, algorithm="1992", compression="none")
+    peak = lambda y: float(y[0, 0, :, 10:-10].mean(-1).max())  # noqa: E731
+    assert peak(fast(x)) == pytest.approx(peak(direct(x)), rel=0.01)
+
+
+def test_hcqt_strategies_agree():
+    x = tone(330.0) + 0.5 * tone(1500.0)
+    shared = HCQT(SR, 512, FMIN, BPO, NBINS, strategy="shared", compression="none")(x)
+    per = HCQT(SR, 512, FMIN, BPO, NBINS, strategy="per_harmonic", compression="none")(x)
+    mid = slice(10, -10)
+    rel = (shared[..., mid] - per[..., mid]).norm() / per[..., mid].norm()
+    assert rel < 0.1
+
+
+def test_hcqt_harmonics_above_nyquist_are_a_clear_error():
+    with pytest.raises(FrontendConfigError, match=r"Nyquist.*Harmonics that fit: \[0\.5, 1\.0, 2\.0\]"):
+        HCQT(SR, HOP, FMIN, BPO, NBINS, harmonics=(0.5, 1, 2, 3, 4, 5))
+
+
+def test_hcqt_shared_with_fractional_shift_is_refused():
+    with pytest.raises(FrontendConfigError, match="whole bins"):
+        HCQT(SR, 512, FMIN, BPO, 180, harmonics=(1, 3), strategy="shared")
+
+
+def test_stft_frontends_validate_their_range():
+    with pytest.raises(FrontendConfigError, match="Nyquist"):
+        LogFreqSTFT(SR, HOP, fmax=12000.0)
+    with pytest.raises(FrontendConfigError, match="always be zero"):
+        MelSpectrogram(SR, HOP, n_bins=512, n_fft=512)
+    with pytest.raises(FrontendConfigError, match="normalize"):
+        MelSpectrogram(SR, HOP, normalize="global")
