@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format bench prepare clean
+.PHONY: help install train test test-all lint format bench prepare notebook clean
 
 help:  ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -42,6 +42,10 @@ bench: install  ## benchmarks under bench/ (each prints ratios against the obvio
 
 prepare: install  ## precompute a feature cache: make prepare ARGS="data=maestro features=cqt"
 	$(PY) -m wavespace.prepare $(ARGS)
+
+notebook: install  ## open the notebooks (installs jupyterlab into .venv on first use)
+	$(PY) -m pip install -q jupyterlab
+	$(VENV)/bin/jupyter lab notebooks/
 
 clean:  ## remove caches and outputs (keeps .venv and data/)
 	rm -rf outputs .pytest_cache .ruff_cache
