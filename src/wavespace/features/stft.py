@@ -55,8 +55,12 @@ class FilterbankSTFT(Frontend):
     def compute(self, audio: torch.Tensor) -> torch.Tensor:
         spec = torch.stft(audio, self.n_fft, self.hop_length, window=self.window, center=True,
                           pad_mode=self.pad_mode, return_complex=True)  # [B, n_fft/2+1, frames]
-        mag = spec[:, self.fft_lo:self.fft_hi].abs()
-        if self.power != 1.0:
-            mag = mag.pow(self.power)
+        spec = spec[:, self.fft_lo:self.fft_hi]
+        # re^2 + im^2 is ~3x faster on CPU than complex abs() (which computes a careful hypot)
+        mag = spec.real.square() + spec.imag.square()
+        if self.power == 1.0:
+            mag = mag.sqrt()
+        elif self.power != 2.0:
+            mag = mag.pow(self.power / 2)
         out = torch.matmul(self.filterbank, mag)  # [B, n_bins, frames]
         return compress(out, self.compression).unsqueeze(1)
