@@ -7,7 +7,8 @@ crop are (``targets``). Everything else is shared:
 * Crops are aligned to the hop: a crop starts at frame ``s`` (sample ``s * hop``) and has
   ``n_samples // hop + 1`` frames, so its labels and its cached features are plain slices.
 * Training draws a random start per item; evaluation walks each file in consecutive,
-  non-overlapping chunks (the last one aligned to the file's end so every frame is covered).
+  non-overlapping chunks (the last one aligned to the file's end so every frame is covered), or,
+  for datasets of short clips (``one_crop_per_file``), takes one centred crop per clip.
 * Items hold ``audio`` [n_samples] float32, or ``features`` [C, F, frames] float32 read from
   the float16 cache (see ``wavespace.data.cache``), plus the targets.
 """
@@ -87,6 +88,7 @@ class FileDataset(Dataset):
     expected_rates: tuple[int, ...] = ()      # native rates that need no report (others: fixed)
     expected_channels: tuple[int, ...] = (1, 2)
     truncation_tolerance_s = 0.01
+    one_crop_per_file = False  # True: clips are the unit (Medley); False: chunks cover each file
 
     def __init__(
         self,
@@ -258,6 +260,9 @@ class FileDataset(Dataset):
         rows = []
         for i, e in enumerate(self.entries):
             last = self.max_start(e)
+            if self.one_crop_per_file:  # one item per clip; evaluation uses the centred crop
+                rows.append(np.array([[i, last // 2]]))
+                continue
             starts = np.arange(0, last + 1, self.n_frames)
             total = e.n_samples // self.hop_length + 1
             if starts[-1] + self.n_frames < total and starts[-1] < last:

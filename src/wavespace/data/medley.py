@@ -46,6 +46,7 @@ class MedleySolosDataset(FileDataset):
     expected_rates = (CLIP_RATE,)
     expected_channels = (1,)
     classes = INSTRUMENTS
+    one_crop_per_file = True  # a clip is the unit of the classification metrics
 
     def __init__(self, root: str | Path, split: str = "train", with_names: bool = False, **kwargs: Any) -> None:
         self.with_names = bool(with_names)

@@ -1,0 +1,61 @@
+"""The CLIs as a user runs them on each dataset: real processes, fixture data, tiny runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.data.conftest import needs_fluidsynth
+
+TINY = ["debug=tiny", "data.train.clip_seconds=2.0"]
+
+
+def _completed(tmp_path: Path) -> dict:
+    [result] = list((tmp_path / "outputs").rglob("result.json"))
+    data = json.loads(result.read_text())
+    assert data["status"] == "COMPLETED", data
+    return data
+
+
+def test_train_without_the_dataset_ends_with_one_paragraph(tmp_path):
+    proc = run_cli("wavespace.train", "data=medley", tmp_path=tmp_path, check=False)
+    assert proc.returncode == 1
+    err = proc.stderr
+    assert "wavespace: error: Dataset 'Medley-solos-DB' not found at" in err
+    assert str(tmp_path / "data" / "medley-solos-db") in err and "Expected layout" in err
+    assert "Medley-solos-DB_metadata.csv" in err and "https://zenodo.org/record/3464194" in err
+    assert "Traceback" not in err and "Error executing job" not in err
+
+
+def test_prepare_without_the_dataset_ends_with_one_paragraph(tmp_path):
+    proc = run_cli("wavespace.prepare", "data=maestro", tmp_path=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "Dataset 'MAESTRO v3.0.0' not found" in proc.stderr
+    assert "https://magenta.tensorflow.org/datasets/maestro" in proc.stderr
+    assert "maestro-v3.0.0.csv" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_prepare_then_train_on_maestro_reads_the_cache(maestro_copy, tmp_path):
+    prep = run_cli("wavespace.prepare", "data=maestro", *TINY[1:], tmp_path=tmp_path)
+    assert "train" in prep.stdout and "validation" in prep.stdout
+    [index] = list((tmp_path / "cache" / "maestro").glob("train-*/index.json"))
+    assert len(json.loads(index.read_text())["files"]) == 6
+    proc = run_cli("wavespace.train", "data=maestro", *TINY, "data.train.cache=require", tmp_path=tmp_path)
+    log = proc.stdout + proc.stderr
+    assert "maestro/train: reading features from the cache" in log
+    assert f"maestro/train: {len(maestro_copy.broken)} file(s) skipped, 1 fixed" in log
+    assert str(index.parent / "bad_files-maestro-train.json") in log
+    result = _completed(tmp_path)
+    assert 0.0 <= result["metrics"]["test/frame_f1"] <= 1.0
+
+
+@needs_fluidsynth
+def test_train_on_rendered_midi(tmp_path):
+    args = ["data=rendered", *TINY, "data.train.n_files=2", "data.val.n_files=1", "data.test.n_files=1",
+            "data.train.seconds=3.0"]
+    proc = run_cli("wavespace.train", *args, tmp_path=tmp_path)
+    assert "val/frame_f1" in proc.stdout
+    result = _completed(tmp_path)
+    assert 0.0 <= result["metrics"]["val/frame_f1"] <= 1.0
+    assert len(list((tmp_path / "data" / "rendered").rglob("*.wav"))) == 4
