@@ -17,7 +17,7 @@ encoder output, ``ceil(n / hop)`` frames.
 
 Weights: ``random`` (tests; seeded, never downloads), ``pretrained`` (hub name ``model_name``,
 default ``facebook/encodec_24khz``; needs internet or the Hugging Face cache), or a path to a
-local directory written by ``save_pretrained`` / ``huggingface-cli download``. The encoder is
+local directory written by ``save_pretrained`` / ``hf download``. The encoder is
 frozen (no gradients) and stays in eval mode even when Lightning calls ``model.train()``. Its
 weights are part of the state dict, so checkpoints are self-contained (about 30 MB).
 """
@@ -50,7 +50,7 @@ def _load_encodec(weights: str, model_name: str, seed: int):  # -> transformers.
             raise FrontendConfigError(
                 f"EnCodec weights directory {path} does not exist. features.weights takes "
                 f"'random', 'pretrained' (hub name {model_name}) or a local directory made with "
-                f"EncodecModel.save_pretrained or `huggingface-cli download {DEFAULT_MODEL} "
+                f"EncodecModel.save_pretrained or `hf download {DEFAULT_MODEL} "
                 f"--local-dir DIR`.")
         source, local = str(path), True
     try:
@@ -58,7 +58,7 @@ def _load_encodec(weights: str, model_name: str, seed: int):  # -> transformers.
     except OSError as exc:
         raise FrontendConfigError(
             f"could not load EnCodec weights from '{source}' ({exc}). Without internet, download "
-            f"them on a connected machine (`huggingface-cli download {DEFAULT_MODEL} --local-dir "
+            f"them on a connected machine (`hf download {DEFAULT_MODEL} --local-dir "
             f"DIR`) and set features.weights=DIR, or use features.weights=random for tests."
         ) from exc
 
