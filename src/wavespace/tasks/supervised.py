@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 
+from wavespace.decoding import DecodeParams, decode_notes
 from wavespace.features.base import Frontend
-from wavespace.metrics import FrameMetrics
+from wavespace.metrics import (
+    FrameMetrics,
+    mean_scores,
+    note_scores,
+    roll_counts,
+    scores_from_counts,
+)
 from wavespace.tasks.losses import sparse_bce
+
+THRESHOLD_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def build_net(net: nn.Module | Callable[..., nn.Module], features: Frontend) -> nn.Module:
@@ -31,6 +41,13 @@ class SupervisedSalience(L.LightningModule):
     Targets are matched by name: the net's outputs ``salience``, ``frame``, ``onset`` (and any
     other) are compared with the batch entries of the same name, with weights from
     ``loss_weights``. Validation reports mir_eval frame metrics from the ``frame`` head.
+
+    With ``note_metrics`` the frame/onset activations of up to ``note_eval_clips`` validation
+    clips are decoded into notes and scored with mir_eval (note onset F1, note-with-offset F1);
+    with ``tune_thresholds`` the frame and onset thresholds that score best on the validation
+    split are kept in the buffer ``decode_thresholds`` (so in every checkpoint) and used for
+    testing and by ``wavespace.transcribe``. A ``velocity`` target is learned only where the
+    frame target is on (its value elsewhere means nothing).
     """
 
     def __init__(
@@ -40,23 +57,42 @@ class SupervisedSalience(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         loss_weights: Mapping[str, float] | None = None,
-        pos_weight: float = 1.0,
+        pos_weight: float | Mapping[str, float] = 1.0,
         focal_gamma: float = 0.0,
         threshold: float = 0.5,
         min_midi: int = 21,
+        note_metrics: bool = True,
+        tune_thresholds: bool = True,
+        note_eval_clips: int = 256,
+        threshold_grid: Sequence[float] | None = None,
+        decoding: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.features = features
         self.net = build_net(net, features)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.loss_weights = dict(loss_weights or {"salience": 1.0, "frame": 1.0, "onset": 1.0})
-        self.pos_weight, self.focal_gamma = float(pos_weight), float(focal_gamma)
+        # One weight for every target, or one per target name (onsets are far sparser than frames).
+        self.pos_weight: float | dict[str, float] = (
+            {k: float(v) for k, v in pos_weight.items()} if isinstance(pos_weight, Mapping) else float(pos_weight))
+        self.focal_gamma = float(focal_gamma)
         self.val_frame = FrameMetrics(min_midi, threshold)
         self.test_frame = FrameMetrics(min_midi, threshold)
+        self.note_metrics, self.tune_thresholds = bool(note_metrics), bool(tune_thresholds)
+        self.note_eval_clips = int(note_eval_clips)
+        self.threshold_grid = tuple(float(t) for t in (threshold_grid or THRESHOLD_GRID))
+        self.decoding = {k: v for k, v in dict(decoding or {}).items() if not k.endswith("_threshold")}
+        self.decoding["min_midi"] = int(min_midi)
+        # [frame, onset] decision thresholds: tuned on validation, saved in the state dict.
+        self.register_buffer("decode_thresholds", torch.tensor([float(threshold)] * 2))
+        self.register_load_state_dict_pre_hook(self._default_thresholds)
+        self._note_clips: dict[str, list[dict[str, np.ndarray]]] = {"val": [], "test": []}
         # Plain values only, so checkpoints load under torch.load(weights_only=True).
         self.save_hyperparameters(
             {"loss_weights": self.loss_weights, "pos_weight": self.pos_weight,
-             "focal_gamma": self.focal_gamma, "threshold": float(threshold), "min_midi": int(min_midi)}
+             "focal_gamma": self.focal_gamma, "threshold": float(threshold), "min_midi": int(min_midi),
+             "note_metrics": self.note_metrics, "tune_thresholds": self.tune_thresholds,
+             "decoding": dict(self.decoding)}
         )
         self.figure_batch: dict[str, torch.Tensor] | None = None
 
@@ -89,7 +125,15 @@ class SupervisedSalience(L.LightningModule):
                     f"'{name}': model gives {pred.shape[-1]} frames but labels have "
                     f"{target.shape[-1]}; features and data disagree on the hop (see geometry)"
                 )
-            parts[name] = weight * sparse_bce(pred[..., :n], target[..., :n], self.pos_weight, self.focal_gamma)
+            if name == "velocity" and "frame" in batch:  # only where a note sounds
+                on = batch["frame"][..., :n] > 0.5
+                if not on.any():
+                    continue
+                parts[name] = weight * nn.functional.binary_cross_entropy_with_logits(
+                    pred[..., :n][on], target[..., :n][on])
+                continue
+            pos_weight = self.pos_weight.get(name, 1.0) if isinstance(self.pos_weight, dict) else self.pos_weight
+            parts[name] = weight * sparse_bce(pred[..., :n], target[..., :n], pos_weight, self.focal_gamma)
         if not parts:
             raise ValueError(f"no target in the batch matches the net outputs {sorted(out)}")
         return parts
@@ -117,6 +161,8 @@ class SupervisedSalience(L.LightningModule):
             n = min(probs.shape[-1], batch["frame"].shape[-1])
             metric = self.val_frame if stage == "val" else self.test_frame
             metric.update(probs[..., :n], batch["frame"][..., :n])
+            if self.note_metrics:
+                self._collect_note_clips(out, batch, n, stage)
         if stage == "val" and batch_idx == 0:
             keep = {k: torch.sigmoid(v[:4].float()).cpu() for k, v in out.items()}
             keep.update({f"target_{k}": v[:4].cpu() for k, v in batch.items() if k != "audio"})
@@ -140,9 +186,90 @@ class SupervisedSalience(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_frame_metrics(self.val_frame, "val")
+        self._log_note_metrics("val", tune=self.tune_thresholds and not self.trainer.sanity_checking)
+
+    def on_test_epoch_start(self) -> None:
+        self.test_frame.threshold = float(self.decode_thresholds[0])
 
     def on_test_epoch_end(self) -> None:
         self._log_frame_metrics(self.test_frame, "test")
+        self._log_note_metrics("test", tune=False)
+
+    # -- notes: decoding, note metrics, threshold tuning --------------------------------------
+    @staticmethod
+    def _default_thresholds(module, state_dict, prefix, *args, **kwargs) -> None:
+        """Checkpoints written before thresholds were stored load with the configured ones."""
+        key = prefix + "decode_thresholds"
+        if key not in state_dict:
+            state_dict[key] = module.decode_thresholds.detach().clone()
+
+    def decode_params(self, **overrides: Any) -> DecodeParams:
+        """The decision rule this model was validated with (tuned thresholds included)."""
+        frame_t, onset_t = (float(v) for v in self.decode_thresholds.tolist())
+        params = {**self.decoding, "frame_threshold": frame_t, "onset_threshold": onset_t}
+        params.update({k: v for k, v in overrides.items() if v is not None})
+        return DecodeParams(**params)
+
+    def _collect_note_clips(self, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor], n: int, stage: str) -> None:
+        clips = self._note_clips[stage]
+        room = self.note_eval_clips - len(clips)
+        if room <= 0:
+            return
+        probs = {k: torch.sigmoid(out[k][:room, :, :n].float()).cpu().numpy().astype(np.float16)
+                 for k in ("frame", "onset", "velocity") if k in out}
+        targets = {f"target_{k}": batch[k][:room, :, :n].cpu().numpy() >= 0.5
+                   for k in ("frame", "onset") if k in batch}
+        for i in range(probs["frame"].shape[0]):
+            clips.append({**{k: v[i] for k, v in probs.items()}, **{k: v[i] for k, v in targets.items()}})
+
+    def _reference_notes(self, clip: Mapping[str, np.ndarray]) -> Any:
+        """Notes of a target roll: onsets where the onset target says, held while the frame is on."""
+        ref_params = DecodeParams(0.5, 0.5, min_duration=0.0, onset_mode="edge", min_midi=self.decoding["min_midi"])
+        onset = clip.get("target_onset")
+        return decode_notes(clip["target_frame"].astype(np.float32), None if onset is None else onset.astype(np.float32),
+                            self.features.frame_rate, ref_params)
+
+    def _score_clips(self, clips: list, refs: list, params: DecodeParams) -> dict[str, float]:
+        rows, counts = [], np.zeros(3)
+        for clip, ref in zip(clips, refs):
+            onset = clip.get("onset")
+            est = decode_notes(clip["frame"].astype(np.float32), None if onset is None else onset.astype(np.float32),
+                               self.features.frame_rate, params,
+                               clip["velocity"].astype(np.float32) if "velocity" in clip else None)
+            rows.append(note_scores(ref, est))
+            counts += roll_counts(clip["target_frame"], clip["frame"] >= params.frame_threshold)
+        scores = mean_scores(rows)
+        scores["frame_f1_at_threshold"] = scores_from_counts(*counts)["f1"]
+        return scores
+
+    def _tune(self, clips: list, refs: list) -> tuple[float, float]:
+        """Onset threshold for note-onset F1, then frame threshold for note-with-offset + frame F1."""
+        base = self.decode_params()
+        onset_t = base.onset_threshold
+        if "onset" in clips[0]:
+            onset_t = max(self.threshold_grid, key=lambda t: self._score_clips(
+                clips, refs, base.with_thresholds(onset=t))["note_f1"])
+        def frame_objective(t: float) -> float:
+            s = self._score_clips(clips, refs, base.with_thresholds(frame=t, onset=onset_t))
+            return s["note_offset_f1"] + s["frame_f1_at_threshold"]
+        frame_t = max(self.threshold_grid, key=frame_objective)
+        return float(frame_t), float(onset_t)
+
+    def _log_note_metrics(self, stage: str, tune: bool) -> None:
+        clips = self._note_clips[stage]
+        self._note_clips[stage] = []
+        if not clips:
+            return
+        refs = [self._reference_notes(c) for c in clips]
+        if tune:
+            self.decode_thresholds.copy_(torch.tensor(self._tune(clips, refs)))
+        scores = self._score_clips(clips, refs, self.decode_params())
+        for key in ("note_f1", "note_precision", "note_recall", "note_offset_f1"):
+            self.log(f"{stage}/{key}", scores[key], prog_bar=(key == "note_f1"), sync_dist=True)
+        if stage == "val":
+            self.log("val/frame_f1_tuned", scores["frame_f1_at_threshold"], sync_dist=True)
+            self.log("val/threshold_frame", float(self.decode_thresholds[0]), sync_dist=True)
+            self.log("val/threshold_onset", float(self.decode_thresholds[1]), sync_dist=True)
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.parameters() if p.requires_grad]

@@ -1,0 +1,135 @@
+"""Frame / onset activations -> notes (pitch, onset, offset, velocity), vectorized over keys.
+
+The rule, as in Onsets and Frames: a note starts at an onset peak (a local maximum in time of
+the onset probability above ``onset_threshold``) and lasts while the frame probability stays
+above ``frame_threshold``, ending early if the same key is struck again. Notes shorter than
+``min_duration`` are dropped. Without an onset head (or with ``infer_onsets``) runs of active
+frames that no onset explains become notes too (basic-pitch does the same).
+
+Frames are centered (frame ``i`` is time ``i / frame_rate``, see wavespace.labels), so a roll
+built by ``labels.notes_to_roll`` decodes back to its notes, quantized to frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from wavespace.labels import Notes, expand_spans
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    """Decision rule of the decoder. Thresholds are tuned on validation data by the task."""
+
+    frame_threshold: float = 0.5
+    onset_threshold: float = 0.5
+    min_duration: float = 0.03       # seconds; shorter notes are dropped
+    onset_mode: str = "peak"         # "peak": local maxima; "edge": first frame above threshold
+    infer_onsets: bool = False       # also make notes from frame runs no onset explains
+    min_midi: int = 21
+    default_velocity: float = 80.0   # when neither a velocity head nor onset probs exist
+
+    def with_thresholds(self, frame: float | None = None, onset: float | None = None) -> DecodeParams:
+        return replace(
+            self,
+            frame_threshold=self.frame_threshold if frame is None else float(frame),
+            onset_threshold=self.onset_threshold if onset is None else float(onset),
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _next_true(mask: np.ndarray) -> np.ndarray:
+    """For every [k, t]: the smallest t' >= t with mask[k, t'] (T when there is none)."""
+    n = mask.shape[1]
+    idx = np.where(mask, np.arange(n)[None, :], n)
+    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
+
+
+def onset_peaks(onset: np.ndarray, threshold: float, mode: str = "peak") -> np.ndarray:
+    """Boolean [K, T] of onset frames. ``peak`` keeps the first frame of each local maximum."""
+    above = onset >= threshold
+    if mode == "edge":
+        prev = np.pad(above[:, :-1], ((0, 0), (1, 0)))
+        return above & ~prev
+    if mode != "peak":
+        raise ValueError(f"unknown onset_mode '{mode}' (peak or edge)")
+    left = np.pad(onset[:, :-1], ((0, 0), (1, 0)), constant_values=-np.inf)
+    right = np.pad(onset[:, 1:], ((0, 0), (0, 1)), constant_values=-np.inf)
+    return above & (onset > left) & (onset >= right)
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key, start, end) of every run of True along time in a [K, T] mask."""
+    padded = np.pad(mask.astype(np.int8), ((0, 0), (1, 1)))
+    diff = np.diff(padded, axis=1)
+    k0, s = np.nonzero(diff == 1)
+    k1, e = np.nonzero(diff == -1)  # row-major order pairs each start with its end
+    assert np.array_equal(k0, k1)
+    return k0, s, e
+
+
+def decode_notes(
+    frame: np.ndarray,
+    onset: np.ndarray | None,
+    frame_rate: float,
+    params: DecodeParams | None = None,
+    velocity: np.ndarray | None = None,
+) -> Notes:
+    """Notes from probabilities ``frame`` and ``onset`` [n_keys, T] (``velocity`` optional, 0..1)."""
+    p = params or DecodeParams()
+    frame = np.asarray(frame, dtype=np.float32)
+    k_n, t_n = frame.shape
+    active = frame >= p.frame_threshold
+    min_frames = max(1, int(np.ceil(p.min_duration * frame_rate - 1e-9)))
+
+    keys = np.zeros(0, np.int64)
+    start = np.zeros(0, np.int64)
+    end = np.zeros(0, np.int64)
+    if onset is not None:
+        onset = np.asarray(onset, dtype=np.float32)
+        peaks = onset_peaks(onset, p.onset_threshold, p.onset_mode)
+        keys, start = np.nonzero(peaks)
+        # A note runs from its onset while the frame stays active (the onset frame itself always
+        # counts), and stops at the next onset of the same key.
+        next_inactive = np.pad(_next_true(~active), ((0, 0), (0, 1)), constant_values=t_n)
+        next_peak = np.pad(_next_true(peaks), ((0, 0), (0, 1)), constant_values=t_n)
+        end = np.minimum(next_inactive[keys, start + 1], next_peak[keys, start + 1])
+    if onset is None or p.infer_onsets:
+        covered = np.zeros_like(active)
+        note_idx, frame_idx = expand_spans(start, end)
+        covered[keys[note_idx], frame_idx] = True
+        k2, s2, e2 = _runs(active & ~covered)
+        keys, start, end = np.concatenate([keys, k2]), np.concatenate([start, s2]), np.concatenate([end, e2])
+
+    keep = (end - start) >= min_frames
+    keys, start, end = keys[keep], start[keep], end[keep]
+    order = np.lexsort((keys, start))
+    keys, start, end = keys[order], start[order], end[order]
+    if velocity is not None:
+        vel = np.clip(np.asarray(velocity)[keys, start] * 127.0, 1, 127)
+    elif onset is not None:
+        vel = np.clip(onset[keys, start] * 127.0, 1, 127)
+    else:
+        vel = np.full(len(keys), p.default_velocity)
+    return Notes.from_arrays(start / frame_rate, end / frame_rate, keys + p.min_midi, np.round(vel))
+
+
+def decode_batch(
+    probs: dict[str, np.ndarray], frame_rate: float, params: DecodeParams | None = None
+) -> list[Notes]:
+    """Decode a batch of activations (each [B, n_keys, T]) clip by clip."""
+    n = probs["frame"].shape[0]
+    return [
+        decode_notes(
+            probs["frame"][i],
+            probs["onset"][i] if "onset" in probs else None,
+            frame_rate,
+            params,
+            probs["velocity"][i] if "velocity" in probs else None,
+        )
+        for i in range(n)
+    ]

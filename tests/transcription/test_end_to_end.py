@@ -1,0 +1,59 @@
+"""Known-answer end to end: a model overfit to one clip transcribes that clip's WAV via the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tests.conftest import run_cli
+from wavespace.metrics import transcription_scores
+from wavespace.midi_io import read_midi
+
+
+def test_transcribe_cli_recovers_the_known_notes(overfit, tmp_path):
+    out = tmp_path / "midi"
+    proc = run_cli("wavespace.transcribe", f"ckpt={overfit.run_dir}", f"input={overfit.wav}",
+                   f"output={out}", "save_salience=true", "save_png=true", "chunk_seconds=0.7",
+                   tmp_path=tmp_path)
+    assert "wrote 1 MIDI file" in proc.stdout
+    est = read_midi(out / "clip.mid")
+    scores = transcription_scores(overfit.notes, est)
+    assert scores["note_f1"] >= 0.8, (scores, overfit.notes, est)
+    assert scores["frame_f1"] >= 0.8, scores
+    sal = np.load(out / "clip.salience.npy")
+    assert sal.shape[0] == 264 and (out / "clip.png").stat().st_size > 1000
+
+
+def test_thresholds_tuned_on_validation_are_in_the_checkpoint(overfit):
+    import csv
+
+    import torch
+
+    import wavespace
+
+    ckpt = torch.load(overfit.checkpoint, map_location="cpu", weights_only=True)
+    stored = ckpt["state_dict"]["decode_thresholds"].tolist()
+    model = wavespace.load(overfit.checkpoint)
+    params = model.decode_params()
+    assert [params.frame_threshold, params.onset_threshold] == stored
+    # The validation pass of the checkpoint's epoch logged the same tuned thresholds.
+    [log] = list(overfit.run_dir.glob("csv/*/metrics.csv"))
+    rows = [r for r in csv.DictReader(log.open()) if r.get("val/threshold_frame")]
+    assert len(rows) == 3
+    [row] = [r for r in rows if int(r["epoch"]) == ckpt["epoch"]]
+    assert [float(row["val/threshold_frame"]), float(row["val/threshold_onset"])] == stored
+    assert stored != [0.5, 0.5]  # tuning moved at least one of them off the configured default
+    metrics = json.loads((overfit.run_dir / "metrics.json").read_text())["metrics"]
+    assert {"val/note_f1", "val/note_offset_f1", "test/note_f1", "test/note_offset_f1"} <= set(metrics)
+
+
+def test_evaluate_cli_scores_pieces_and_writes_json(overfit, tmp_path):
+    out = tmp_path / "eval.json"
+    proc = run_cli("wavespace.evaluate", f"ckpt={overfit.checkpoint}", "data=synth", "split=test",
+                   "data.test.length=1", "data.test.seed=7", "data.test.max_polyphony=2",
+                   f"output={out}", tmp_path=tmp_path)
+    assert "note F1" in proc.stdout and "mean (1)" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["split"] == "test" and result["data"] == "synth" and len(result["pieces"]) == 1
+    assert result["mean"]["note_f1"] >= 0.8 and result["real_time_factor"] > 0

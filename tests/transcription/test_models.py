@@ -1,0 +1,96 @@
+"""Every transcription model on every front-end: shapes, a gradient to every parameter, and a
+real (debug=tiny) training run per model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import CONF
+
+MODELS = ("mlp", "tcn", "transformer", "cqt_transformer", "transcriber")
+FEATURES = sorted(p.stem for p in (CONF / "features").glob("*.yaml"))
+ALL_HEADS = ["model.net.offset=true", "model.net.velocity=true", "++model.loss_weights.offset=1.0",
+             "++model.loss_weights.velocity=1.0"]
+
+
+def _feature_overrides(features: str) -> list[str]:
+    return ["features.weights=random"] if features == "encodec" else []
+
+
+def _batch(cfg, n: int = 2) -> dict[str, torch.Tensor]:
+    from hydra.utils import instantiate
+
+    from wavespace.data import collate
+
+    dataset = instantiate(cfg.data.train)
+    return collate([dataset[i] for i in range(n)])
+
+
+@pytest.mark.parametrize("features", FEATURES)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_parameter_gets_a_gradient(model, features, compose_cfg):
+    from hydra.utils import instantiate
+
+    cfg = compose_cfg(f"model={model}", f"features={features}", "debug=tiny", *ALL_HEADS,
+                      *_feature_overrides(features))
+    task = instantiate(cfg.model, features=instantiate(cfg.features))
+    batch = _batch(cfg)
+    task.train()
+    out = task(task.inputs(batch))
+    n_frames = batch["frame"].shape[-1]
+    assert out["salience"].shape[1] == cfg.geometry.n_bins
+    for head in ("frame", "onset", "offset", "velocity"):
+        assert out[head].shape[:2] == (2, cfg.geometry.n_keys), head
+        assert abs(out[head].shape[-1] - n_frames) <= 1
+    loss = torch.stack(list(task.losses(out, batch).values())).sum()
+    assert torch.isfinite(loss)
+    loss.backward()
+    dead = [n for n, p in task.net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not dead, f"no gradient reaches {dead}"
+
+
+@pytest.mark.parametrize(("model", "features"), [
+    ("mlp", "encodec"), ("tcn", "mel"), ("transformer", "encodec"), ("cqt_transformer", "cqt"),
+    ("transcriber", "hcqt"),
+])
+def test_model_trains_with_debug_tiny(model, features, compose_cfg):
+    from wavespace.train import train
+
+    cfg = compose_cfg(f"model={model}", f"features={features}", "debug=tiny", "logger=csv",
+                      "callbacks.figures=null", *_feature_overrides(features))
+    metrics, objects = train(cfg)
+    assert objects["trainer"].global_step == 2
+    assert all(v == v for v in metrics.values()), metrics  # no NaN
+    assert {"val/note_f1", "test/note_f1", "test/frame_f1"} <= set(metrics)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned", "rotary", "none"])
+def test_transformer_positional_encodings_and_local_window(positional):
+    from wavespace.models import FrameTransformer
+
+    net = FrameTransformer(1, 16, 16, n_keys=4, d_model=16, n_heads=2, n_layers=1,
+                           positional=positional, window=2, stem_kernel=3, max_frames=32).eval()
+    x = torch.randn(1, 1, 16, 20)
+    base = net(x)["frame"]
+    assert base.shape == (1, 4, 20)
+    # Local attention (+-2 frames, 1 layer, stem +-1): frame 0 cannot see frame 19.
+    x2 = x.clone()
+    x2[..., 19] += 5.0
+    assert torch.allclose(net(x2)["frame"][..., 0], base[..., 0], atol=1e-5)
+    if positional == "learned":
+        with pytest.raises(ValueError, match="learned position table"):
+            net(torch.randn(1, 1, 16, 40))
+
+
+def test_tcn_receptive_field_is_configurable():
+    from wavespace.models import TCN
+
+    net = TCN(1, 8, 8, n_keys=4, channels=8, kernel=3, receptive_field=30, n_blocks=None)
+    assert net.receptive_field >= 30 and net.dilations == [1, 2, 4, 8]
+    net.eval()
+    x = torch.randn(1, 1, 8, 64)
+    x2 = x.clone()
+    x2[..., 63] += 5.0
+    half = (net.receptive_field - 1) // 2
+    assert torch.allclose(net(x2)["frame"][..., : 63 - half], net(x)["frame"][..., : 63 - half], atol=1e-5)
