@@ -99,8 +99,8 @@ class SupervisedSalience(L.LightningModule):
     # -- forward -----------------------------------------------------------------------------
     def inputs(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Features for a batch: precomputed (feature cache) or computed here on the device."""
-        if "features" in batch:
-            return batch["features"].float()
+        if "features" in batch:  # feature cache: raw front-end output, normalized here like forward()
+            return self.features.normalize(batch["features"].float())
         with torch.no_grad():
             return self.features(batch["audio"])
 
