@@ -13,10 +13,11 @@ Two ways to compute it, picked by ``strategy``:
   ``bins_per_octave * log2(h / min(h))`` is a whole number of bins (h = 0.5, 1, 2, 4 ..., not 3 or
   5), and its extra octaves make ``CQT2010v2`` need a larger power-of-two hop.
 - ``auto`` (default): ``shared`` when its slices are exact and it can use ``CQT2010v2``, else
-  ``per_harmonic``. Measured by ``bench/features.py`` (8 clips x 2 s, 1 CPU thread): at hop 512,
-  harmonics (0.5, 1, 2), the shared 2010 CQT is ~4.5x faster than three 2010 CQTs; at hop 256 the
-  wide CQT (10 octaves) must fall back to ``CQT1992v2`` and is ~20x *slower* than three 2010
-  CQTs, so per-harmonic wins there (our piano22k geometry).
+  ``per_harmonic``. Measured by ``bench/features.py`` (32 clips x 2 s, 1 CPU thread, harmonics
+  0.5, 1, 2 on the piano grid): at hop 512 the shared 2010 CQT is ~3.2x faster than three 2010
+  CQTs (it downsamples once, not three times); at hop 256 the wide CQT (10 octaves) must fall
+  back to ``CQT1992v2`` and is ~16-25x *slower* than three 2010 CQTs, so per-harmonic wins on
+  our piano22k geometry.
 """
 
 from __future__ import annotations

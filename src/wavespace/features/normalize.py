@@ -72,7 +72,7 @@ class Standardize(nn.Module):
         self.eps = float(eps)
         self.register_buffer("mean", torch.zeros(n_channels, n_bins, 1))
         self.register_buffer("std", torch.ones(n_channels, n_bins, 1))
-        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
 
     @property
     def fitted(self) -> bool:
@@ -82,7 +82,7 @@ class Standardize(nn.Module):
         """Load fitted statistics [C, F] (any float dtype) into the buffers."""
         self.mean.copy_(mean.reshape(self.mean.shape).to(self.mean))
         self.std.copy_(std.reshape(self.std.shape).to(self.std).clamp_min(self.eps))
-        self.count.fill_(float(count))
+        self.count.fill_(int(count))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.fitted:
