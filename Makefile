@@ -92,3 +92,28 @@ cloud-cleanup:  ## terminate the pods of a launcher sweep: make cloud-cleanup SW
 test-cloud:  ## cloud and analysis tests (fake Runpod API, no network)
 	OMP_NUM_THREADS=1 $(CLOUD_PYTHON) -m pytest tests/cloud tests/analyze -q
 # <<< cloud
+
+# >>> data
+# Datasets and the feature cache (see src/wavespace/data/). `make prepare` (above) fills the cache.
+SOUNDFONT ?= /usr/share/sounds/sf2/FluidR3_GM.sf2
+DATA_PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+APT_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: data-deps test-data bench-data
+
+data-deps:  ## FluidSynth + the GM SoundFont for data=rendered (apt; idempotent, non-interactive)
+	@if command -v fluidsynth >/dev/null 2>&1 && [ -f "$(SOUNDFONT)" ]; then \
+		echo "fluidsynth and $(SOUNDFONT) already installed"; \
+	else \
+		$(APT_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(APT_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			fluidsynth fluid-soundfont-gm && \
+		command -v fluidsynth && ls -l "$(SOUNDFONT)"; \
+	fi
+
+test-data:  ## dataset, cache and prepare tests (fixture datasets written at test time)
+	OMP_NUM_THREADS=1 $(DATA_PYTHON) -m pytest tests/data -q
+
+bench-data:  ## cached memory-mapped crops vs decode + resample + extract per sample
+	OMP_NUM_THREADS=1 $(DATA_PYTHON) bench/feature_loading.py
+# <<< data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,26 @@ def test_an_interrupted_build_resumes_where_it_stopped(medley_src, tmp_path, cqt
     cache.build(lambda f: calls.append(f.file_id) or ds.load_full(f), "cpu", batch_size=2, progress=False)
     assert len(calls) == len(files) - done and cache.status() == "valid"
     assert not (cache.directory / "progress.jsonl").exists()
+
+
+FRONTENDS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "conf" / "features").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("features", FRONTENDS)
+def test_every_features_option_caches_its_raw_output(features, medley_src, compose_cfg, tmp_path):
+    """Compose data=medley with each conf/features option, as the CLIs do, and cache it."""
+    extra = ["features.weights=random"] if features == "encodec" else []
+    cfg = compose_cfg("data=medley", f"features={features}", *extra)
+    ds = instantiate(cfg.data.val, root=str(medley_src.root), cache="build", progress=False)
+    assert ds.sample_rate == cfg.geometry.sample_rate and ds.cache.directory.is_relative_to(tmp_path / "cache")
+    assert ds.reader is not None and len(ds) == 2
+    frontend = instantiate(cfg.features).eval()
+    for entry in ds.entries:
+        f = CacheFile(entry.record.file_id, entry.record.audio, entry.n_samples)
+        with torch.no_grad():
+            want = frontend.raw(torch.from_numpy(ds.load_full(f))[None])[0].numpy()
+        got = np.asarray(ds.reader.array(f.file_id), np.float32).transpose(1, 2, 0)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3 * max(1.0, float(np.abs(want).max())))
+    item = ds[0]
+    assert item["features"].shape == (frontend.n_channels, frontend.n_bins, ds.n_frames)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 from tests.data.conftest import needs_fluidsynth
 
@@ -28,12 +30,22 @@ def test_train_without_the_dataset_ends_with_one_paragraph(tmp_path):
     assert "Traceback" not in err and "Error executing job" not in err
 
 
-def test_prepare_without_the_dataset_ends_with_one_paragraph(tmp_path):
-    proc = run_cli("wavespace.prepare", "data=maestro", tmp_path=tmp_path, check=False)
-    assert proc.returncode == 1
-    assert "Dataset 'MAESTRO v3.0.0' not found" in proc.stderr
-    assert "https://magenta.tensorflow.org/datasets/maestro" in proc.stderr
-    assert "maestro-v3.0.0.csv" in proc.stderr and "Traceback" not in proc.stderr
+def test_prepare_without_the_dataset_raises_the_same_error():
+    """In-process: prepare's CLI wrapper prints WavespaceErrors like train's (tested above)."""
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONF
+    from wavespace.errors import DatasetNotFoundError, find_wavespace_error
+    from wavespace.prepare import prepare
+
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("prepare", overrides=["data=maestro", "paths.data_dir=/nonexistent/data"])
+    with pytest.raises(Exception) as err:  # noqa: B017 - Hydra wraps it; main() unwraps it
+        prepare(cfg)
+    found = find_wavespace_error(err.value)
+    assert isinstance(found, DatasetNotFoundError)
+    assert "magenta.tensorflow.org/datasets/maestro" in str(found) and "maestro-v3.0.0.csv" in str(found)
+    assert "/nonexistent/data/maestro-v3.0.0" in str(found)
 
 
 def test_prepare_then_train_on_maestro_reads_the_cache(maestro_copy, tmp_path):

@@ -14,7 +14,9 @@ its shard is recomputed. The index key hashes every shard key: any added, remove
 file, or any change of the features config, makes the index stale; a stale index is rebuilt
 (incrementally), never read.
 
-Building runs the front-end batched on ``cuda`` when available. Long files are cut into blocks
+Shards hold the front-end's ``raw()`` output (before the optional per-bin normalization, whose
+statistics are fitted per run and stored in the checkpoint), so ``normalize`` is not part of the
+key. Building runs the front-end batched on ``cuda`` when available. Long files are cut into blocks
 of ``BLOCK_SECONDS`` with ``CONTEXT_SECONDS`` of real signal each side, so block edges see the
 same context as a whole-file transform; files shorter than a block are transformed whole (and
 batched with other files of the same length), which is exactly ``frontend(audio)``.
@@ -44,6 +46,7 @@ CACHE_VERSION = 1
 BLOCK_SECONDS = 30.0
 CONTEXT_SECONDS = 2.0
 CACHE_MODES = ("auto", "off", "require", "build")
+NOT_IN_KEY = ("normalize",)  # features settings that do not change Frontend.raw()
 
 
 class FeatureCacheError(WavespaceError):
@@ -91,7 +94,9 @@ class FeatureCache:
         self.features_cfg = plain_features_config(features)
         self.dataset, self.split = dataset, split
         self.sample_rate, self.hop_length = int(sample_rate), int(hop_length)
-        params = {"version": CACHE_VERSION, "features": self.features_cfg, "sample_rate": self.sample_rate,
+        # Shards hold Frontend.raw() output; normalization is fitted per run and applied by the task.
+        raw_cfg = {k: v for k, v in self.features_cfg.items() if k not in NOT_IN_KEY}
+        params = {"version": CACHE_VERSION, "features": raw_cfg, "sample_rate": self.sample_rate,
                   "block_seconds": BLOCK_SECONDS, "context_seconds": CONTEXT_SECONDS}
         self.features_digest = digest(params, 16)
         self.directory = Path(root) / dataset / f"{split}-{self.features_digest[:10]}"
@@ -236,6 +241,7 @@ def run_frontend(frontend: Any, files: list[CacheFile], load: Callable[[CacheFil
     """Yield (file, float16 [frames, C, F]) or (file, error message), batching blocks of equal length."""
     import torch
 
+    transform = getattr(frontend, "raw", frontend)  # before per-bin normalization, if any
     sr = int(getattr(frontend, "sample_rate", 0)) or 1
     block = max(1, int(round(BLOCK_SECONDS * sr / hop_length))) * hop_length
     context = int(math.ceil(CONTEXT_SECONDS * sr / hop_length)) * hop_length
@@ -249,7 +255,7 @@ def run_frontend(frontend: Any, files: list[CacheFile], load: Callable[[CacheFil
             return
         x = torch.from_numpy(np.stack([b[2] for b in batch])).to(device)
         with torch.no_grad():
-            y = frontend(x).float().cpu().numpy()  # [B, C, F, T']
+            y = transform(x).float().cpu().numpy()  # [B, C, F, T']
         for (job_id, blk, _), out in zip(batch, y, strict=True):
             job = jobs[job_id]
             t = out.shape[-1]
