@@ -157,3 +157,14 @@ def test_every_features_option_caches_its_raw_output(features, medley_src, compo
         np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3 * max(1.0, float(np.abs(want).max())))
     item = ds[0]
     assert item["features"].shape == (frontend.n_channels, frontend.n_bins, ds.n_frames)
+
+
+def test_a_subset_and_the_full_split_share_shards_without_recomputing(medley_src, tmp_path, cqt_cfg):
+    sub = medley(medley_src.root, "validation", tmp_path, cqt_cfg, "build", limit_files=1)
+    shards = sub.cache.directory / "shards"
+    [first] = [(p.name, p.stat().st_mtime_ns) for p in shards.glob("*.npy")]
+    full = medley(medley_src.root, "validation", tmp_path, cqt_cfg, "build")
+    assert full.cache.directory == sub.cache.directory and len(list(shards.glob("*.npy"))) == 2
+    again = medley(medley_src.root, "validation", tmp_path, cqt_cfg, "auto", limit_files=1)
+    assert again.reader is not None and len(list(shards.glob("*.npy"))) == 2  # nothing pruned
+    assert (shards / first[0]).stat().st_mtime_ns == first[1]                  # nor recomputed

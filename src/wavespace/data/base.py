@@ -204,7 +204,7 @@ class FileDataset(Dataset):
             raise FeatureCacheError(f"{self.name}/{self.split}: set cache_dir (paths.cache_dir) to use a feature cache")
         files = [CacheFile(e.record.file_id, e.record.audio, e.n_samples) for e in self.entries]
         return FeatureCache(self.cache_dir, self.name, self.split, self.features, self.sample_rate,
-                            self.hop_length, files)
+                            self.hop_length, files, source=str(self.root.resolve()))
 
     def load_full(self, f: CacheFile) -> np.ndarray:
         """Whole file as float32 mono at the sample rate, exactly ``f.n_samples`` long."""

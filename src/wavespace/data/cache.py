@@ -9,17 +9,19 @@ Layout under ``cache_dir``::
         bad_files-<dataset>-<split>.json
 
 Keys. A shard's name hashes the audio file's size + mtime, its length, the features config
-(resolved) and the cache format, so shards are content-addressed: when one file changes only
-its shard is recomputed. The index key hashes every shard key: any added, removed or modified
-file, or any change of the features config, makes the index stale; a stale index is rebuilt
-(incrementally), never read.
+(resolved), the front-end's source file and the cache format, so shards are content-addressed:
+when one file changes only its shard is recomputed. The index key hashes every shard key: any
+added, removed or modified file, or any change of the features config or code, makes the index
+stale; a stale index is rebuilt (incrementally), never read.
 
 Shards hold the front-end's ``raw()`` output (before the optional per-bin normalization, whose
 statistics are fitted per run and stored in the checkpoint), so ``normalize`` is not part of the
 key. Building runs the front-end batched on ``cuda`` when available. Long files are cut into blocks
 of ``BLOCK_SECONDS`` with ``CONTEXT_SECONDS`` of real signal each side, so block edges see the
-same context as a whole-file transform; files shorter than a block are transformed whole (and
-batched with other files of the same length), which is exactly ``frontend(audio)``.
+same context as a whole-file transform (exact for shift-invariant front-ends; nnAudio's CQT2010
+octave downsampling is not, so its block edges differ slightly, as its output already does
+when a signal is merely zero-padded); files shorter than a block are transformed whole (and
+batched with other files of the same length), which is exactly ``frontend.raw(audio)``.
 """
 
 from __future__ import annotations
@@ -69,6 +71,30 @@ def plain_features_config(features: Any) -> dict[str, Any]:
     return out
 
 
+def frontend_code_digest(target: str) -> str:
+    """Hash of the source file defining the front-end (and of nnAudio's version).
+
+    The config alone does not cover a fix inside the front-end's code; hashing its module makes
+    such a change rebuild the cache (at worst needlessly, e.g. after a docstring edit) instead
+    of silently serving features the current code would not compute.
+    """
+    import hashlib
+    import inspect
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hydra.utils import get_object
+
+    try:
+        source = Path(inspect.getfile(get_object(target))).read_bytes()
+    except Exception:  # an unimportable target fails later, when the front-end is built
+        source = target.encode()
+    try:
+        extra = version("nnAudio").encode()
+    except PackageNotFoundError:
+        extra = b""
+    return hashlib.sha1(source + extra).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class CacheFile:
     """One audio file to cache: stable id, path, and its length at the target sample rate."""
@@ -90,16 +116,18 @@ class FeatureCache:
     """The cache of one dataset split under one features config."""
 
     def __init__(self, root: str | Path, dataset: str, split: str, features: Any,
-                 sample_rate: int, hop_length: int, files: list[CacheFile]) -> None:
+                 sample_rate: int, hop_length: int, files: list[CacheFile], source: str = "") -> None:
         self.features_cfg = plain_features_config(features)
         self.dataset, self.split = dataset, split
         self.sample_rate, self.hop_length = int(sample_rate), int(hop_length)
         # Shards hold Frontend.raw() output; normalization is fitted per run and applied by the task.
         raw_cfg = {k: v for k, v in self.features_cfg.items() if k not in NOT_IN_KEY}
         params = {"version": CACHE_VERSION, "features": raw_cfg, "sample_rate": self.sample_rate,
+                  "code": frontend_code_digest(str(raw_cfg["_target_"])),
                   "block_seconds": BLOCK_SECONDS, "context_seconds": CONTEXT_SECONDS}
         self.features_digest = digest(params, 16)
-        self.directory = Path(root) / dataset / f"{split}-{self.features_digest[:10]}"
+        # ``source`` (the dataset root) keeps two copies or subsets of a dataset from sharing an index.
+        self.directory = Path(root) / dataset / f"{split}-{digest([self.features_digest, source], 10)}"
         self.files = files
         self.file_keys = {f.file_id: digest([self.features_digest, fingerprint(f.path), f.n_samples])
                           for f in files}
@@ -196,10 +224,10 @@ class FeatureCache:
                 n = int(np.load(shard, mmap_mode="r").shape[0])
             entries[f.file_id] = {"shard": shard.name, "frames": n, "key": self.file_keys[f.file_id],
                                   "audio": str(f.path)}
-        keep = {e["shard"] for e in entries.values()}
-        for old in (self.directory / "shards").glob("*.npy"):  # prune shards of changed files
-            if old.name not in keep:
-                old.unlink(missing_ok=True)
+        previous = (self.read_index() or {}).get("files", {})
+        for file_id, old in previous.items():  # prune the shards of files that changed since
+            if file_id in entries and old.get("shard") != entries[file_id]["shard"]:
+                (self.directory / "shards" / old["shard"]).unlink(missing_ok=True)
         write_json(self.index_path, {
             "version": CACHE_VERSION, "key": self.key, "complete": True, "dataset": self.dataset,
             "split": self.split, "features": self.features_cfg, "sample_rate": self.sample_rate,
