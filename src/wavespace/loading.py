@@ -43,6 +43,10 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
         raise ValueError(f"{ckpt_path} was not written by wavespace.train (no 'wavespace' entry)")
     config = ckpt["wavespace"]["config"]
     cfg = OmegaConf.create(config)
+    if cfg.features.get("weights") not in (None, "random"):
+        # Pretrained front-end weights (EnCodec) are inside the checkpoint's state dict:
+        # build with random ones and let load_state_dict fill them, with no download.
+        cfg.features.weights = "random"
     features = instantiate(cfg.features)
     model = instantiate(cfg.model, features=features)
     model.load_state_dict(ckpt["state_dict"], strict=True)

@@ -23,22 +23,24 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
     return data
 
 
-def _drop(data: dict[str, Any], dotted: str) -> None:
-    node: Any = data
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        if not isinstance(node, dict) or key not in node:
-            return
-        node = node[key]
-    if isinstance(node, dict):
-        node.pop(leaf, None)
+def _drop(node: Any, parts: list[str]) -> None:
+    """Remove a dotted key; a ``*`` part matches every key at that level (``data.*.root``)."""
+    if not isinstance(node, dict) or not parts:
+        return
+    head, rest = parts[0], parts[1:]
+    keys = list(node) if head == "*" else [head] if head in node else []
+    for key in keys:
+        if rest:
+            _drop(node[key], rest)
+        else:
+            node.pop(key, None)
 
 
 def config_hash(plain: dict[str, Any], ignore: list[str]) -> str:
     """Hash of everything that changes a run's results (the ignore list names what does not)."""
     data = json.loads(json.dumps(plain, default=str))
     for key in [*ignore, "run_id", "run_dir"]:
-        _drop(data, key)
+        _drop(data, key.split("."))
     blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha1(blob).hexdigest()[:HASH_LENGTH]
 

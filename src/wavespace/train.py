@@ -70,6 +70,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from wavespace.callbacks import ConfigInCheckpoint, NonFiniteLossGuard
+    from wavespace.features.fit_callback import FitNormalization
     from wavespace.run import prepare_run, write_json
 
     _route_lightning_logs_to_root()
@@ -81,7 +82,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     features = instantiate(cfg.features)
     model = instantiate(cfg.model, features=features)
     callbacks = instantiate_collection(cfg.get("callbacks"))
-    callbacks += [ConfigInCheckpoint(run.config, run.run_id), NonFiniteLossGuard(run.checkpoint_dir)]
+    callbacks += [
+        ConfigInCheckpoint(run.config, run.run_id),
+        NonFiniteLossGuard(run.checkpoint_dir),
+        FitNormalization(),  # no-op unless a front-end has normalize: per_bin
+    ]
     loggers = instantiate_collection(cfg.get("logger"))
     for logger in loggers:
         logger.log_hyperparams(run.config)

@@ -18,9 +18,8 @@ OPTIONS = {
     "encodec": ["features.weights=random"],  # no download in tests
     "mel": [],
 }
-FIT = "+callbacks.fit_normalization._target_=wavespace.features.fit_callback.FitNormalization"
 CASES = {**{k: (k, v) for k, v in OPTIONS.items()},
-         "logfreq-per_bin": ("logfreq", ["features.normalize=per_bin", FIT])}
+         "logfreq-per_bin": ("logfreq", ["features.normalize=per_bin"])}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -58,10 +57,10 @@ def test_encodec_selects_its_geometry_and_rejects_another(compose_cfg):
 
 
 def test_cli_encodec_with_per_bin_normalization_fits_once_and_reloads(tmp_path):
+    # wavespace.train always adds FitNormalization: per_bin needs no extra flag.
     proc = run_cli(
         "wavespace.train", "debug=tiny", "features=encodec", "features.weights=random",
         "features.normalize=per_bin", "test=false",
-        "+callbacks.fit_normalization._target_=wavespace.features.fit_callback.FitNormalization",
         tmp_path=tmp_path,
     )
     assert "val/frame_f1" in proc.stdout
