@@ -7,6 +7,10 @@ what to do about it.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class WavespaceError(Exception):
     """Base class: a problem the user can fix (bad input, bad config, diverged run)."""
@@ -47,3 +51,17 @@ def find_wavespace_error(exc: BaseException) -> WavespaceError | None:
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return None
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """CLI guard: a WavespaceError (however deeply wrapped) becomes one paragraph on stderr and
+    exit status 1; any other exception propagates with its traceback, since that is a bug."""
+    try:
+        yield
+    except Exception as exc:
+        err = find_wavespace_error(exc)
+        if err is None:
+            raise
+        print(f"\nwavespace: error: {err}\n", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -10,14 +10,13 @@ training then reads automatically. Safe to interrupt: rerunning resumes.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
 from wavespace.config import config_dir
-from wavespace.errors import find_wavespace_error
+from wavespace.errors import reported_errors
 
 log = logging.getLogger("wavespace.prepare")
 
@@ -64,14 +63,8 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="prepare")
 def main(cfg: DictConfig) -> None:
-    try:
+    with reported_errors():
         rows = prepare(cfg)
-    except Exception as exc:
-        err = find_wavespace_error(exc)
-        if err is None:
-            raise
-        print(f"\nwavespace: error: {err}\n", file=sys.stderr)
-        raise SystemExit(1) from None
     print(format_rows(rows))
 
 

@@ -8,7 +8,6 @@ records the job's result for sweeps, and returns the sweep metric to Hydra sweep
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from wavespace.config import config_dir
-from wavespace.errors import find_wavespace_error
+from wavespace.errors import reported_errors
 
 log = logging.getLogger("wavespace.train")
 
@@ -161,17 +160,15 @@ def main(cfg: DictConfig) -> float | None:
     result: dict[str, Any] = {"status": "FAILED", "optimized_metric": cfg.get("optimized_metric")}
     exit_code = 1
     try:
-        metrics, objects = train(cfg)
+        with reported_errors():
+            try:
+                metrics, objects = train(cfg)
+            except Exception as exc:
+                result["error"] = f"{type(exc).__name__}: {exc}"
+                raise
         summary = objects["summary"]
         result.update(summary, status="COMPLETED")
         exit_code = 0
-    except Exception as exc:
-        result["error"] = f"{type(exc).__name__}: {exc}"
-        err = find_wavespace_error(exc)
-        if err is None:
-            raise
-        print(f"\nwavespace: error: {err}\n", file=sys.stderr)
-        raise SystemExit(1) from None
     finally:
         finish_wandb(exit_code)
         result.update(run_id=cfg.get("run_id"), run_dir=cfg.get("run_dir"))
