@@ -47,11 +47,15 @@ class Piece:
 def iter_pieces(dataset: Any, limit: int | None = None) -> Iterator[Piece]:
     """Whole pieces of a dataset with their reference notes.
 
-    File datasets provide ``pieces()`` (yielding Piece-like objects or (name, audio, sr, notes)
-    tuples); the synthetic dataset's clips are pieces (pitches rounded to keys, as its labels).
+    Audio + MIDI file datasets (MAESTRO, rendered) give whole recordings with their MIDI read as
+    for training (sustain pedal applied when the dataset applies it); any dataset may instead
+    provide ``pieces()`` (Piece objects or (name, audio, sr, notes) tuples); the synthetic
+    dataset's clips are pieces (pitches rounded to keys, as its labels are).
     """
     if hasattr(dataset, "pieces"):
         source = dataset.pieces()
+    elif hasattr(dataset, "entries") and hasattr(dataset, "spec"):
+        source = _paired_pieces(dataset)
     elif hasattr(dataset, "generate"):
         source = _synth_pieces(dataset)
     else:
@@ -61,6 +65,16 @@ def iter_pieces(dataset: Any, limit: int | None = None) -> Iterator[Piece]:
         if limit is not None and i >= limit:
             return
         yield item if isinstance(item, Piece) else Piece(*item)
+
+
+def _paired_pieces(dataset: Any) -> Iterator[Piece]:
+    from wavespace.data.audio_io import load_audio
+    from wavespace.data.midi import load_notes
+
+    for entry in dataset.entries:
+        rec = entry.record
+        audio = load_audio(rec.audio, dataset.sample_rate)
+        yield Piece(rec.file_id, audio, dataset.sample_rate, load_notes(rec.midi, sustain=dataset.spec.sustain))
 
 
 def _synth_pieces(dataset: Any) -> Iterator[Piece]:
@@ -120,9 +134,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from wavespace.transcribe import load_model
 
     model = load_model(cfg.get("ckpt"), cfg.get("device", "cpu"))
-    # Data must be cut on the checkpoint's own time-frequency grid.
+    # Data must be cut on the checkpoint's own time-frequency grid (and file datasets key their
+    # feature cache on its front-end); their bad-file reports go next to the results.
+    out = Path(cfg.output)
     with open_dict(cfg):
         cfg.geometry = OmegaConf.create(model.wavespace_config["geometry"])
+        cfg.features = OmegaConf.create(model.wavespace_config["features"])
+        cfg.run_dir = str(out.parent)
     datamodule = instantiate(cfg.data)
     split = str(cfg.split)
     dataset = getattr(datamodule, f"{split}_set", None)
@@ -134,7 +152,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                             bool(cfg.get("progress", True)), chunk_seconds=float(cfg.chunk_seconds),
                             context_seconds=float(cfg.context_seconds), batch_size=int(cfg.batch_size))
     result.update(checkpoint=model.wavespace_checkpoint, data=str(cfg.data_name), split=split)
-    out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     result["output"] = str(out)

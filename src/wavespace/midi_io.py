@@ -1,8 +1,7 @@
 """Notes <-> standard MIDI files (pretty_midi), the format transcriptions are delivered in.
 
-Reading here is deliberately plain (note on/off as written, no sustain-pedal extension): it is
-the inverse of ``write_midi``. Datasets whose labels need the pedal rule (MAESTRO) read their
-MIDI through ``wavespace.data``.
+Reading goes through the datasets' MIDI parser (``wavespace.data.midi``), here without the
+sustain-pedal extension: it is the inverse of ``write_midi``, which writes no pedal.
 """
 
 from __future__ import annotations
@@ -33,19 +32,13 @@ def write_midi(notes: Notes, path: str | Path, program: int = 0, tempo: float = 
     return path
 
 
-def read_midi(path: str | Path, include_drums: bool = False) -> Notes:
-    """All notes of all (non-drum) instruments of a MIDI file, sorted by onset then pitch."""
-    import pretty_midi
+def read_midi(path: str | Path, sustain: bool = False) -> Notes:
+    """All non-drum notes of a MIDI file, sorted by onset; an empty transcription gives no notes."""
+    from wavespace.data.midi import MidiFileError, load_notes
 
-    pm = pretty_midi.PrettyMIDI(str(path))
-    rows = [
-        (n.start, n.end, n.pitch, n.velocity)
-        for inst in pm.instruments
-        if include_drums or not inst.is_drum
-        for n in inst.notes
-    ]
-    if not rows:
-        return Notes.empty()
-    arr = np.array(rows, dtype=np.float64)
-    arr = arr[np.lexsort((arr[:, 2], arr[:, 0]))]
-    return Notes.from_arrays(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
+    try:
+        return load_notes(path, sustain=sustain)
+    except MidiFileError as exc:
+        if "no notes" in str(exc):
+            return Notes.empty()
+        raise

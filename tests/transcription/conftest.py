@@ -19,11 +19,11 @@ OVERFIT = [
     "model=transcriber", "logger=csv", "data.num_workers=0", "data.batch_size=1",
     *[f"data.{s}.{k}={v}" for s in ("train", "val", "test")
       for k, v in (("length", 1), ("seed", CLIP_SEED), ("max_polyphony", 2))],
-    "trainer.max_epochs=150", "trainer.check_val_every_n_epoch=50", "callbacks.figures=null",
+    "trainer.max_epochs=100", "trainer.check_val_every_n_epoch=25", "optimized_metric=val/note_f1", "callbacks.figures=null",
     "callbacks.progress_bar.refresh_rate=0",
     "model.net.channels=8", "model.net.key_channels=8", "model.net.onset_channels=8",
-    "model.net.octave_kernel=13", "model.net.frame_dilations=[1,2,4]", "model.net.onset_dilations=[1]",
-    "model.net.dropout=0", "model.optimizer.lr=5e-3", "model.scheduler.warmup_steps=10",
+    "model.net.octave_kernel=7", "model.net.frame_dilations=[1,2,4]", "model.net.onset_dilations=[1]",
+    "model.net.dropout=0", "model.optimizer.lr=1e-2", "model.scheduler.warmup_steps=10",
 ]
 
 

@@ -40,7 +40,7 @@ def test_thresholds_tuned_on_validation_are_in_the_checkpoint(overfit):
     # The validation pass of the checkpoint's epoch logged the same tuned thresholds.
     [log] = list(overfit.run_dir.glob("csv/*/metrics.csv"))
     rows = [r for r in csv.DictReader(log.open()) if r.get("val/threshold_frame")]
-    assert len(rows) == 3
+    assert len(rows) == 4  # epochs 24, 49, 74, 99
     [row] = [r for r in rows if int(r["epoch"]) == ckpt["epoch"]]
     assert [float(row["val/threshold_frame"]), float(row["val/threshold_onset"])] == stored
     assert stored != [0.5, 0.5]  # tuning moved at least one of them off the configured default
@@ -57,3 +57,20 @@ def test_evaluate_cli_scores_pieces_and_writes_json(overfit, tmp_path):
     result = json.loads(out.read_text())
     assert result["split"] == "test" and result["data"] == "synth" and len(result["pieces"]) == 1
     assert result["mean"]["note_f1"] >= 0.8 and result["real_time_factor"] > 0
+
+
+def test_evaluate_cli_on_maestro_layout_scores_whole_pieces(overfit, tmp_path):
+    from tests.data.conftest import make_maestro
+
+    fx = make_maestro(tmp_path / "data" / "maestro-v3.0.0", seconds=3.0, broken=False,
+                      layout={"train": 1, "validation": 1, "test": 2})
+    out = tmp_path / "eval.json"
+    run_cli("wavespace.evaluate", f"ckpt={overfit.checkpoint}", "data=maestro", "split=test",
+            "data.train.cache=off", "data.train.clip_seconds=1.0", f"output={out}", "progress=false",
+            tmp_path=tmp_path)
+    result = json.loads(out.read_text())
+    assert len(result["pieces"]) == 2 and result["data"] == "maestro"
+    n_ref = sorted(r["n_ref"] for r in result["pieces"])
+    test_files = [k for k in fx.notes if k.split("/")[0] in ("2004", "2006")][-2:]
+    assert n_ref == sorted(len(fx.notes[k]) for k in test_files)
+    assert all(0.0 <= r["note_f1"] <= 1.0 for r in result["pieces"])

@@ -94,3 +94,15 @@ def test_tcn_receptive_field_is_configurable():
     x2[..., 63] += 5.0
     half = (net.receptive_field - 1) // 2
     assert torch.allclose(net(x2)["frame"][..., : 63 - half], net(x)["frame"][..., : 63 - half], atol=1e-5)
+
+
+def test_transcriber_augmentation_only_in_training():
+    from wavespace.models import ConvTranscriber
+
+    torch.manual_seed(0)
+    net = ConvTranscriber(1, 24, 24, bins_per_octave=12, fmin=27.5, n_keys=24, channels=4, key_channels=4,
+                          onset_channels=4, gain_augment=0.5, tilt_augment=1.0)
+    x = torch.randn(2, 1, 24, 10)
+    assert not torch.equal(net.augment(x), x)
+    net.eval()
+    assert torch.equal(net.augment(x), x)

@@ -29,10 +29,10 @@ def test_chunked_inference_equals_whole_file_inference(compose_cfg):
     chunked = predict_activations(model, audio, chunk_seconds=0.8, context_seconds=1.5, batch_size=3)
     assert whole["frame"].shape == (88, len(audio) // 256 + 1)
     for name in whole:
-        np.testing.assert_allclose(chunked[name], whole[name], atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(chunked[name], whole[name], atol=1e-3, err_msg=name)
     # Without context the chunk borders do show: the test can tell seams apart.
     seamy = predict_activations(model, audio, chunk_seconds=0.8, context_seconds=0.0)
-    assert np.abs(seamy["frame"] - whole["frame"]).max() > 1e-3
+    assert np.abs(seamy["frame"] - whole["frame"]).max() > 1e-2
 
 
 def test_bad_files_are_reported_and_skipped(overfit, tmp_path):

@@ -4,9 +4,11 @@ Frames.
 
 Why this shape: on a log-frequency axis a pitch's harmonics sit at fixed offsets, so harmonic
 stacking (HCQT channels, or shifted copies of a CQT as in basic-pitch) lets small kernels see
-f0 and its partials at once; a wide kernel over an octave then separates f0 from overtones. The
-bins are pooled to 88 keys and key-wise *temporal* convolutions with growing dilation give each
-key the context needed to tell a new attack (onset) from a held note (frame). The onset branch
+f0 and its partials at once. Two conv layers run at full bin resolution; the bins are then
+pooled to 88 keys, where a kernel spanning an octave of keys separates f0 from overtones at a
+third of the cost of doing it on bins (this net trains on CPUs), and key-wise *temporal*
+convolutions with growing dilation give each key the context needed to tell a new attack
+(onset) from a held note (frame). The onset branch
 has its own features from the input, since onsets live in broadband transients that the
 pitch features smooth away; the frame branch sees the onset features too (Onsets and Frames).
 """
@@ -82,7 +84,7 @@ class ConvTranscriber(nn.Module):
         n_keys: int = 88,
         harmonics: tuple[float, ...] = (0.5, 1, 2, 3, 4, 5),
         channels: int = 16,
-        octave_kernel: int = 37,
+        octave_kernel: int = 13,
         key_channels: int = 24,
         onset_channels: int = 12,
         frame_dilations: tuple[int, ...] = (1, 2, 4, 8),
@@ -91,20 +93,25 @@ class ConvTranscriber(nn.Module):
         dropout: float = 0.1,
         offset: bool = False,
         velocity: bool = False,
+        gain_augment: float = 0.0,
+        tilt_augment: float = 0.0,
     ) -> None:
         super().__init__()
         if bins_per_octave % 12:
             raise ValueError("ConvTranscriber needs a whole number of bins per semitone "
                              f"(bins_per_octave {bins_per_octave} is not a multiple of 12)")
         self.n_bins = int(n_bins)
+        # Training-only input perturbation in the log-magnitude domain: a random level offset
+        # (recording gain) and a random spectral tilt (brighter / duller instrument), so the net
+        # cannot key on one piano's loudness or timbre. Scales are in log units (1.0 ~ 8.7 dB).
+        self.gain_augment, self.tilt_augment = float(gain_augment), float(tilt_augment)
         self.project = FrequencyProjection(in_channels, in_bins, n_bins) if in_bins != n_bins else None
         self.stack = HarmonicStack(bins_per_octave, list(harmonics)) if in_channels == 1 else None
         c_in = in_channels * len(harmonics) if in_channels == 1 else in_channels
         self.norm = nn.BatchNorm2d(c_in)
         self.body = nn.Sequential(
             ConvBlock2d(c_in, channels, (5, 5), dropout),
-            ConvBlock2d(channels, channels, (5, 5), dropout),
-            ConvBlock2d(channels, channels, (octave_kernel, 3), dropout),
+            ConvBlock2d(channels, channels, (3, 3), dropout),
         )
         self.salience = nn.Conv2d(channels, 1, 1)
         self.onset_body = ConvBlock2d(c_in, onset_channels, (5, 5), dropout)
@@ -112,6 +119,7 @@ class ConvTranscriber(nn.Module):
         offset_bins = int(round((min_midi - float(hz_to_midi(fmin))) * bps))
         self.frame_keys = BinsToKeyFeatures(channels + 1, key_channels, bps, n_keys, offset_bins)
         self.onset_keys = BinsToKeyFeatures(onset_channels, key_channels, bps, n_keys, offset_bins)
+        self.octave = ConvBlock2d(key_channels, key_channels, (octave_kernel, 1), dropout)  # over keys
         both = 2 * key_channels
         self.frame_time = nn.Sequential(nn.Conv2d(both, key_channels, 1),
                                         _key_stack(key_channels, list(frame_dilations), time_kernel, dropout))
@@ -129,7 +137,17 @@ class ConvTranscriber(nn.Module):
             return sal[:, : self.n_bins]
         return F.pad(sal, (0, 0, 0, self.n_bins - f), value=-10.0)
 
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or (self.gain_augment <= 0 and self.tilt_augment <= 0):
+            return x
+        b, f = x.shape[0], x.shape[2]
+        gain = self.gain_augment * torch.randn(b, 1, 1, 1, device=x.device, dtype=x.dtype)
+        ramp = torch.linspace(-0.5, 0.5, f, device=x.device, dtype=x.dtype).view(1, 1, f, 1)
+        tilt = self.tilt_augment * torch.randn(b, 1, 1, 1, device=x.device, dtype=x.dtype)
+        return x + gain + tilt * ramp
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.augment(x)
         if self.project is not None:
             x = self.project(x)
         if self.stack is not None:
@@ -138,6 +156,7 @@ class ConvTranscriber(nn.Module):
         h = self.body(x)
         sal = self.salience(h)  # [B, 1, F, T]
         frame_feat = self.frame_keys(torch.cat([h, sal], dim=1))  # [B, K, 88, T]
+        frame_feat = frame_feat + self.octave(frame_feat)
         onset_feat = self.onset_keys(self.onset_body(x))
         both = torch.cat([frame_feat, onset_feat], dim=1)
         onset_h = self.onset_time(both)

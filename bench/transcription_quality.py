@@ -1,0 +1,204 @@
+"""Piano transcription quality on audio no model trained on, against Spotify's basic-pitch.
+
+Held-out piano MIDI (random piano MIDI with pedal from the rendered dataset's generator, with a
+seed no training split uses; plus, if music21 is importable by the comparison interpreter, a few
+Bach chorales from its corpus) is rendered with FluidSynth using SoundFonts the model never
+heard (training used FluidR3_GM). Both systems transcribe the same WAV files in the same run and
+are scored with the same mir_eval code (wavespace.metrics, per piece then averaged): frame F1
+(both note lists rendered to 100 Hz rolls), note-onset F1 (50 ms), note-with-offset F1, and the
+real-time factor (wall time / audio time, model already loaded, 1 thread each).
+
+basic-pitch 0.4.0 pins tensorflow<2.15.1 on Linux/Python 3.11, which must not enter the shared
+torch venv; it runs from its own venv (``--basic-pitch-python``, default /tmp/bpvenv/bin/python)
+with ``pip install --no-deps basic-pitch`` plus onnxruntime, using the ONNX model its wheel ships.
+
+  nice -n 10 .venv/bin/python bench/transcription_quality.py --ckpt RUN_DIR_OR_CKPT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BASIC_PITCH_RUNNER = r'''
+import json, sys, time
+from pathlib import Path
+from basic_pitch import FilenameSuffix, build_icassp_2022_model_path
+from basic_pitch.inference import Model, predict
+import soundfile as sf
+wavs, out = [Path(p) for p in json.loads(sys.argv[1])], Path(sys.argv[2])
+model = Model(build_icassp_2022_model_path(FilenameSuffix.onnx))
+predict(str(wavs[0]), model)  # warm-up: session creation is not part of the real-time factor
+times = {}
+for wav in wavs:
+    t0 = time.perf_counter()
+    _, midi, _ = predict(str(wav), model)
+    times[wav.stem] = time.perf_counter() - t0
+    midi.write(str(out / (wav.stem + ".mid")))
+print(json.dumps(times))
+'''
+CHORALES_RUNNER = r'''
+import sys
+from pathlib import Path
+from music21 import corpus
+out = Path(sys.argv[1]); n = int(sys.argv[2])
+paths = sorted(corpus.getComposer("bach"))
+done = 0
+for p in paths:
+    if done >= n:
+        break
+    if "bwv" not in p.name or p.suffix not in (".mxl", ".xml", ".krn"):
+        continue
+    try:
+        s = corpus.parse(p)
+        if len(s.parts) != 4:
+            continue
+        s.write("midi", fp=str(out / f"chorale-{p.stem}.mid"))
+        done += 1
+    except Exception:
+        continue
+'''
+
+
+def held_out_midi(out: Path, n_random: int, seconds: float, seed: int, n_chorales: int, bp_python: str) -> list[Path]:
+    """Random piano MIDI from the training generator (unused seed), and optional chorales."""
+    from wavespace.data.midi import write_midi
+    from wavespace.data.rendered import random_notes, random_pedal
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n_random):
+        rng = np.random.default_rng([seed, 99, i])
+        tempo = float(rng.uniform(90, 140))
+        notes = random_notes(rng, seconds, 4.0, 4, tempo, (30, 120), (21, 108))
+        pedal = random_pedal(rng, seconds, tempo, 0.3)
+        paths.append(write_midi(notes, out / f"random-{i:02d}.mid", tempo_bpm=tempo, pedal=pedal, tail_seconds=0.5))
+    if n_chorales:
+        proc = subprocess.run([bp_python, "-c", CHORALES_RUNNER, str(out), str(n_chorales)],
+                              capture_output=True, text=True, timeout=600)
+        if proc.returncode:
+            print(f"(no chorales: music21 not usable: {proc.stderr.strip()[-200:]})")
+        from wavespace.data.midi import load_notes
+
+        for path in sorted(out.glob("chorale-*.mid")):  # one piano track (music21 writes voices)
+            paths.append(write_midi(load_notes(path, sustain=False), path, tail_seconds=0.5))
+    return paths
+
+
+def render_all(midis: list[Path], soundfonts: list[Path], out: Path, sample_rate: int = 44100) -> list[tuple[Path, Path, str]]:
+    from wavespace.data.rendered import render_file
+
+    jobs = []
+    for sf in soundfonts:
+        for midi in midis:
+            wav = out / sf.stem / f"{midi.stem}.wav"
+            if not wav.is_file():
+                render_file(midi, wav, sf, sample_rate, gain=0.5)
+            jobs.append((midi, wav, sf.stem))
+    return jobs
+
+
+def run_ours(ckpt: str, jobs: list[tuple[Path, Path, str]], out: Path) -> dict[str, float]:
+    import torch
+
+    from wavespace.midi_io import write_midi
+    from wavespace.transcribe import load_model, read_audio, transcribe_audio
+
+    torch.set_num_threads(1)
+    model = load_model(ckpt)
+    sr = int(model.features.sample_rate)
+    transcribe_audio(model, read_audio(jobs[0][1], sr))  # warm-up
+    times = {}
+    for _, wav, font in jobs:
+        t0 = time.perf_counter()
+        notes, _ = transcribe_audio(model, read_audio(wav, sr))
+        times[f"{font}/{wav.stem}"] = time.perf_counter() - t0
+        write_midi(notes, out / font / f"{wav.stem}.mid")
+    return times
+
+
+def run_basic_pitch(bp_python: str, jobs: list[tuple[Path, Path, str]], out: Path) -> dict[str, float]:
+    times = {}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for font in sorted({j[2] for j in jobs}):
+        wavs = [str(w) for _, w, f in jobs if f == font]
+        (out / font).mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([bp_python, "-c", BASIC_PITCH_RUNNER, json.dumps(wavs), str(out / font)],
+                              capture_output=True, text=True, env=env, timeout=3600)
+        if proc.returncode:
+            raise RuntimeError(f"basic-pitch failed: {proc.stderr[-2000:]}")
+        last = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1]
+        times.update({f"{font}/{k}": v for k, v in json.loads(last).items()})
+    return times
+
+
+def score(jobs, midi_dir: Path, times: dict[str, float]) -> dict[str, dict]:
+    """Per-soundfont mean scores (and all pieces together) of the MIDI files in ``midi_dir``."""
+    import soundfile as sf
+
+    from wavespace.data.midi import load_notes
+    from wavespace.metrics import mean_scores, transcription_scores
+    from wavespace.midi_io import read_midi
+
+    rows: dict[str, list] = {}
+    audio_s: dict[str, float] = {}
+    wall: dict[str, float] = {}
+    for midi, wav, font in jobs:
+        ref = load_notes(midi, sustain=True)  # the labels' own rule: pedal extends offsets
+        est = read_midi(midi_dir / font / f"{wav.stem}.mid")
+        s = transcription_scores(ref, est)
+        for group in (font, "all"):
+            rows.setdefault(group, []).append({k: s[k] for k in ("frame_f1", "note_f1", "note_offset_f1")})
+            audio_s[group] = audio_s.get(group, 0.0) + sf.info(str(wav)).duration
+            wall[group] = wall.get(group, 0.0) + times[f"{font}/{wav.stem}"]
+    return {g: {**mean_scores(r), "rtf": wall[g] / audio_s[g], "pieces": len(r)} for g, r in rows.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", required=True, help="checkpoint or run directory of the model to test")
+    ap.add_argument("--basic-pitch-python", default="/tmp/bpvenv/bin/python")
+    ap.add_argument("--soundfonts", nargs="+", default=["/usr/share/sounds/sf2/TimGM6mb.sf2",
+                                                         "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"])
+    ap.add_argument("--n-random", type=int, default=6)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--n-chorales", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=4242)
+    ap.add_argument("--work", default=str(REPO / "outputs" / "bench" / "transcription_quality"))
+    ap.add_argument("--skip-basic-pitch", action="store_true")
+    args = ap.parse_args()
+
+    work = Path(args.work)
+    midis = held_out_midi(work / "midi", args.n_random, args.seconds, args.seed, args.n_chorales, args.basic_pitch_python)
+    jobs = render_all(midis, [Path(s) for s in args.soundfonts], work / "audio")
+    print(f"{len(midis)} held-out pieces x {len(args.soundfonts)} unseen SoundFonts = {len(jobs)} recordings")
+    systems = {"wavespace": score(jobs, work / "wavespace", run_ours(args.ckpt, jobs, work / "wavespace"))}
+    if not args.skip_basic_pitch:
+        systems["basic-pitch"] = score(jobs, work / "basic_pitch", run_basic_pitch(args.basic_pitch_python, jobs, work / "basic_pitch"))
+
+    cols = ("frame_f1", "note_f1", "note_offset_f1", "rtf")
+    print(f"\n{'system':<13}{'set':<26}" + "".join(f"{c:>16}" for c in cols))
+    for name, groups in systems.items():
+        for group, s in sorted(groups.items()):
+            label = f"{group} ({s['pieces']})"
+            print(f"{name:<13}{label:<26}" + "".join(f"{s[c]:16.4f}" for c in cols))
+    if "basic-pitch" in systems:
+        ours, theirs = systems["wavespace"]["all"], systems["basic-pitch"]["all"]
+        print("\nratios wavespace / basic-pitch (all pieces): " + ", ".join(
+            f"{c} {ours[c] / theirs[c]:.2f}" if theirs[c] else f"{c} n/a" for c in cols)
+            + "   (rtf: lower is faster)")
+    result = {"checkpoint": args.ckpt, "soundfonts": args.soundfonts, "pieces": [str(m) for m in midis], "systems": systems}
+    (work / "results.json").write_text(json.dumps(result, indent=2))
+    print(f"written to {work / 'results.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The transcription presets compose to the model / front-end / data they promise."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import CONF
+
+EXPECTED = {
+    "synth_mlp_encodec": ("LocalMLP", "EncodecLatents", "SynthDataset"),
+    "synth_tcn_encodec": ("TCN", "EncodecLatents", "SynthDataset"),
+    "synth_transformer_encodec": ("FrameTransformer", "EncodecLatents", "SynthDataset"),
+    "synth_cqt_transformer": ("FrameTransformer", "CQT", "SynthDataset"),
+    "synth_transcriber": ("ConvTranscriber", "CQT", "SynthDataset"),
+    "maestro_mlp_encodec": ("LocalMLP", "EncodecLatents", "MaestroDataset"),
+    "maestro_tcn_encodec": ("TCN", "EncodecLatents", "MaestroDataset"),
+    "maestro_transformer_encodec": ("FrameTransformer", "EncodecLatents", "MaestroDataset"),
+    "maestro_cqt_transformer": ("FrameTransformer", "CQT", "MaestroDataset"),
+    "maestro_transcriber": ("ConvTranscriber", "CQT", "MaestroDataset"),
+    "maestro_transcriber_hcqt": ("ConvTranscriber", "HCQT", "MaestroDataset"),
+    "rendered_transcriber": ("ConvTranscriber", "CQT", "RenderedPianoDataset"),
+    "sweep_transformer_encodec": ("FrameTransformer", "EncodecLatents", "SynthDataset"),
+    "sweep_cqt_transformer": ("FrameTransformer", "CQT", "SynthDataset"),
+    "sweep_transcriber": ("ConvTranscriber", "CQT", "SynthDataset"),
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPECTED))
+def test_preset_composes(experiment, compose_cfg):
+    assert (CONF / "experiment" / f"{experiment}.yaml").is_file()
+    cfg = compose_cfg(f"experiment={experiment}")
+    got = (cfg.model.net._target_.rsplit(".", 1)[1], cfg.features._target_.rsplit(".", 1)[1],
+           cfg.data.train._target_.rsplit(".", 1)[1])
+    assert got == EXPECTED[experiment]
+    if experiment.startswith("maestro"):
+        assert cfg.data.train.clip_seconds == 10.0
+    if experiment.startswith("sweep"):
+        params = cfg.hydra.sweeper.params
+        assert set(params) == {"model.optimizer.lr", "model.optimizer.weight_decay", "model.net.dropout"}
