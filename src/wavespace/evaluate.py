@@ -25,7 +25,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from wavespace.config import config_dir
-from wavespace.errors import WavespaceError, find_wavespace_error
+from wavespace.errors import WavespaceError, reported_errors
 from wavespace.labels import Notes
 
 REPORTED = ("frame_precision", "frame_recall", "frame_f1", "frame_accuracy",
@@ -160,14 +160,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
+    with reported_errors():
         result = run(cfg)
-    except Exception as exc:
-        err = find_wavespace_error(exc)
-        if err is None:
-            raise
-        print(f"\nwavespace: error: {err}\n", file=sys.stderr)
-        raise SystemExit(1) from None
     print(format_table(result))
     print(f"written to {result['output']}")
 

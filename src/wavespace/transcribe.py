@@ -25,7 +25,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from wavespace.config import config_dir
-from wavespace.errors import WavespaceError, find_wavespace_error
+from wavespace.errors import WavespaceError, reported_errors
 
 
 class TranscribeError(WavespaceError):
@@ -254,14 +254,8 @@ def format_report(summary: dict[str, Any]) -> str:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="transcribe")
 def main(cfg: DictConfig) -> None:
-    try:
+    with reported_errors():
         summary = run(cfg)
-    except Exception as exc:
-        err = find_wavespace_error(exc)
-        if err is None:
-            raise
-        print(f"\nwavespace: error: {err}\n", file=sys.stderr)
-        raise SystemExit(1) from None
     print(format_report(summary))
 
 
