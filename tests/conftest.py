@@ -27,7 +27,9 @@ CONF = REPO / "conf"
 def pytest_configure(config: pytest.Config) -> None:
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    # One thread per test process: `make test` runs one xdist worker per core, and OpenMP
+    # threads competing for a busy core stall sequential ops (EnCodec's LSTM) by 100x.
+    torch.set_num_threads(1)
 
 
 def child_env(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -60,7 +60,7 @@ def fnmatch(model: str, data: str, features: str, key: tuple[str, str, str]) -> 
 
 # Offline and download-free: EnCodec with random weights (pretrained loading is tested in
 # tests/features on a local save_pretrained directory).
-FEATURE_OVERRIDES = {"encodec": ["features.weights=random"]}
+FEATURE_OVERRIDES = {"encodec": ["features.weights=random", "features.random_num_filters=8"]}
 
 
 def _data_overrides(data: str, tmp_path: Path) -> list[str]:
@@ -84,11 +84,14 @@ def test_fast_dev_run_of_every_combination(model, data, features, compose_cfg, t
 def test_every_experiment_composes_and_runs_in_debug_size(experiment, compose_cfg, tmp_path):
     from wavespace.train import train
 
-    cfg = compose_cfg(f"experiment={experiment}", "debug=fdr", "logger=csv")
-    if "weights" in cfg.features:  # EnCodec: random weights, no download in tests
-        cfg = compose_cfg(f"experiment={experiment}", "debug=fdr", "logger=csv", "features.weights=random")
-    data = cfg.data.train._target_
-    if "Synth" not in data:
-        pytest.skip(f"{experiment} trains on {data}; its fixture run is in tests/data")
+    base = [f"experiment={experiment}", "debug=fdr", "logger=csv"]
+    cfg = compose_cfg(*base)
+    extra = list(FEATURE_OVERRIDES["encodec"]) if "weights" in cfg.features else []  # no download
+    data = cfg.hydra.runtime.choices.data
+    if data != "synth":
+        if data not in DATA_FIXTURES:
+            pytest.skip(f"{experiment} trains on data={data}, which has no fixture on this machine")
+        extra += _data_overrides(data, tmp_path)
+    cfg = compose_cfg(*base, *extra)
     metrics, objects = train(cfg)
     assert objects["trainer"].state.finished

@@ -15,7 +15,7 @@ OPTIONS = {
     "cqt": [],
     "hcqt": [],
     "logfreq": [],
-    "encodec": ["features.weights=random"],  # no download in tests
+    "encodec": ["features.weights=random", "features.random_num_filters=8"],  # no download, small
     "mel": [],
 }
 CASES = {**{k: (k, v) for k, v in OPTIONS.items()},
@@ -60,6 +60,7 @@ def test_cli_encodec_with_per_bin_normalization_fits_once_and_reloads(tmp_path):
     # wavespace.train always adds FitNormalization: per_bin needs no extra flag.
     proc = run_cli(
         "wavespace.train", "debug=tiny", "features=encodec", "features.weights=random",
+        "features.random_num_filters=8",
         "features.normalize=per_bin", "test=false",
         tmp_path=tmp_path,
     )

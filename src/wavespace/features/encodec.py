@@ -35,13 +35,15 @@ from wavespace.features.base import Frontend, FrontendConfigError
 DEFAULT_MODEL = "facebook/encodec_24khz"
 
 
-def _load_encodec(weights: str, model_name: str, seed: int):  # -> transformers.EncodecModel
+def _load_encodec(weights: str, model_name: str, seed: int, random_num_filters: int = 32):  # -> transformers.EncodecModel
     from transformers import EncodecConfig, EncodecModel  # heavy import (~seconds), kept local
 
     if weights == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return EncodecModel(EncodecConfig())
+            # Same architecture and frame grid as encodec_24khz; fewer filters make smoke tests
+            # of everything downstream ~40x cheaper (the latents are meaningless either way).
+            return EncodecModel(EncodecConfig(num_filters=int(random_num_filters)))
     if weights == "pretrained":
         source, local = model_name, False
     else:
@@ -75,9 +77,10 @@ class EncodecLatents(Frontend):
         center: bool = True,
         seed: int = 0,
         normalize: str = "none",
+        random_num_filters: int = 32,
     ) -> None:
         super().__init__()
-        model = _load_encodec(str(weights), model_name, int(seed))
+        model = _load_encodec(str(weights), model_name, int(seed), int(random_num_filters))
         cfg = model.config
         model_hop = int(math.prod(cfg.upsampling_ratios))
         if int(sample_rate) != cfg.sampling_rate or int(hop_length) != model_hop:
