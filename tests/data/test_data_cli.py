@@ -71,3 +71,13 @@ def test_train_on_rendered_midi(tmp_path):
     result = _completed(tmp_path)
     assert 0.0 <= result["metrics"]["val/frame_f1"] <= 1.0
     assert len(list((tmp_path / "data" / "rendered").rglob("*.wav"))) == 4
+
+
+def test_medley_with_a_pitch_model_is_one_paragraph_not_a_traceback(tmp_path):
+    from tests.data.conftest import make_medley
+
+    make_medley(tmp_path / "data" / "medley-solos-db", broken=False)
+    proc = run_cli("wavespace.train", "data=medley", "debug=tiny", tmp_path=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "wavespace: error: The dataset gives no target this model can learn from" in proc.stderr
+    assert "instrument labels only" in proc.stderr and "Traceback" not in proc.stderr

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from wavespace.decoding import DecodeParams, decode_notes
+from wavespace.errors import ConfigError
 from wavespace.features.base import Frontend
 from wavespace.metrics import (
     FrameMetrics,
@@ -121,7 +122,7 @@ class SupervisedSalience(L.LightningModule):
             pred, target = out[name], batch[name].to(out[name].dtype)
             n = min(pred.shape[-1], target.shape[-1])
             if abs(pred.shape[-1] - target.shape[-1]) > 1:
-                raise ValueError(
+                raise ConfigError(
                     f"'{name}': model gives {pred.shape[-1]} frames but labels have "
                     f"{target.shape[-1]}; features and data disagree on the hop (see geometry)"
                 )
@@ -135,7 +136,13 @@ class SupervisedSalience(L.LightningModule):
             pos_weight = self.pos_weight.get(name, 1.0) if isinstance(self.pos_weight, dict) else self.pos_weight
             parts[name] = weight * sparse_bce(pred[..., :n], target[..., :n], pos_weight, self.focal_gamma)
         if not parts:
-            raise ValueError(f"no target in the batch matches the net outputs {sorted(out)}")
+            raise ConfigError(
+                f"The dataset gives no target this model can learn from: the net predicts "
+                f"{sorted(out)}, the batch holds {sorted(k for k in batch if k not in ('audio', 'features'))} "
+                f"and loss_weights selects {sorted(k for k, w in self.loss_weights.items() if w)}. "
+                f"Pick a dataset with pitch labels (data=synth, maestro or rendered) for this model; "
+                f"Medley-solos-DB carries instrument labels only."
+            )
         return parts
 
     def _step(self, batch: Mapping[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, dict]:
