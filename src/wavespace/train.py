@@ -124,7 +124,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 def format_summary(summary: dict[str, Any], optimized_metric: str) -> str:
     """The short table a user reads at the end of a run."""
     metrics = summary["metrics"]
-    keys = [k for k in sorted(metrics) if k.startswith(("val/frame", "test/frame")) or k in ("val/loss", "test/loss")]
+    shown = ("val/frame", "test/frame", "val/note", "test/note")
+    keys = [k for k in sorted(metrics) if k.startswith(shown) or k in ("val/loss", "test/loss")]
     width = max([len(k) for k in keys] + [len(optimized_metric)])
     lines = ["", "Results".ljust(width) + "   value", "-" * (width + 10)]
     lines += [f"{k.ljust(width)}   {metrics[k]:.4f}" + ("  <- sweep metric" if k == optimized_metric else "") for k in keys]
