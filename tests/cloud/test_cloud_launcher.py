@@ -7,6 +7,7 @@ checking that no pod outlived its job: every pod is terminated and none of its p
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -103,7 +104,11 @@ def test_ctrl_c_terminates_every_pod(fake, tmp_path, secret_values):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    assert "terminating 3 pod(s)" in out
+    # SIGINT may land while the third create-pod response is still being read: that pod has no
+    # id yet in the launcher and is caught by the sweep-name stray cleanup instead. Either way
+    # the launcher (owner) terminates all three.
+    assert re.search(r"interrupted: terminating [1-3] pod\(s\)", out), out[-2000:]
+    assert len(fake.pods) == 3
     assert all("owner" in p.terminated_by for p in fake.pods.values())
     assert fake.wait_all_gone() == []
     assert_no_secrets(tmp_path, [out], secret_values.all())
