@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from tests.cloud.fake_runpod import FakeRunpod
 
 GPU_TYPES = ["NVIDIA GeForce RTX 4090", "NVIDIA L4"]

@@ -12,8 +12,9 @@ Left out, because the task runs in another process (a pod), not in the launcher:
 from pathlib import Path
 
 import pytest
-from tests.cloud.conftest import GPU_TYPES
 from hydra.test_utils.launcher_common_tests import LauncherTestSuite
+
+from tests.cloud.conftest import GPU_TYPES
 
 APP_DIR = str(Path(__file__).parent)
 

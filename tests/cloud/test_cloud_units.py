@@ -12,8 +12,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tests.cloud.conftest import GPU_TYPES, assert_no_secrets
 
+from tests.cloud.conftest import GPU_TYPES, assert_no_secrets
 from wavespace.cloud.client import CapacityError, CloudError, PodSpec, RunpodClient, validate_env
 from wavespace.cloud.payload import ENV_VAR, JobPayload
 from wavespace.cloud.results import WandbResults
