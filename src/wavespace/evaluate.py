@@ -1,6 +1,8 @@
 """Per-piece transcription metrics of a checkpoint on a dataset split.
 
 ``python -m wavespace.evaluate ckpt=PATH data=synth|rendered|maestro split=test``
+(``data_from_checkpoint=true``: the data settings the checkpoint was trained with, e.g. the same
+rendered-MIDI generator, and its held-out test split)
 
 Every piece (a whole recording, or one synthetic clip) is transcribed exactly as
 ``wavespace.transcribe`` does it (chunked, thresholds from the checkpoint) and scored with
@@ -141,11 +143,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         cfg.geometry = OmegaConf.create(model.wavespace_config["geometry"])
         cfg.features = OmegaConf.create(model.wavespace_config["features"])
         cfg.run_dir = str(out.parent)
-    datamodule = instantiate(cfg.data)
-    split = str(cfg.split)
-    dataset = getattr(datamodule, f"{split}_set", None)
-    if dataset is None:
-        raise EvaluateError(f"data has no '{split}' split (choose train, val or test).")
+        if cfg.get("data_from_checkpoint"):  # the exact data settings the model was trained with
+            cfg.data = OmegaConf.create(model.wavespace_config["data"])
+            cfg.data_name = f"{cfg.data_name} (from checkpoint)"
+            for node in cfg.data.values():
+                if isinstance(node, DictConfig) and "report_dir" in node:
+                    node.report_dir = str(out.parent)
+    split = {"validation": "val", "valid": "val"}.get(str(cfg.split), str(cfg.split))
+    node = cfg.data.get(split)
+    if split not in ("train", "val", "test") or node is None or "_target_" not in node:
+        raise EvaluateError(f"data={cfg.data_name} has no '{cfg.split}' split (choose train, val or test).")
+    dataset = instantiate(node)  # only this split: nothing else is scanned, rendered or cached
     params = model.decode_params(frame_threshold=cfg.get("frame_threshold"),
                                  onset_threshold=cfg.get("onset_threshold"), min_duration=cfg.get("min_duration"))
     result = evaluate_model(model, iter_pieces(dataset, cfg.get("limit")), params, float(cfg.eval_frame_rate),

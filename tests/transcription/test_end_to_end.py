@@ -74,3 +74,12 @@ def test_evaluate_cli_on_maestro_layout_scores_whole_pieces(overfit, tmp_path):
     test_files = [k for k in fx.notes if k.split("/")[0] in ("2004", "2006")][-2:]
     assert n_ref == sorted(len(fx.notes[k]) for k in test_files)
     assert all(0.0 <= r["note_f1"] <= 1.0 for r in result["pieces"])
+
+
+def test_evaluate_can_reuse_the_checkpoints_data_settings(overfit, tmp_path):
+    out = tmp_path / "eval.json"
+    run_cli("wavespace.evaluate", f"ckpt={overfit.checkpoint}", "data_from_checkpoint=true", "split=val",
+            f"output={out}", "progress=false", tmp_path=tmp_path)
+    result = json.loads(out.read_text())  # the training run's own 1-clip val split (seed 7)
+    assert result["split"] == "val" and [r["piece"] for r in result["pieces"]] == ["synth-7-00000"]
+    assert result["mean"]["note_f1"] >= 0.8
