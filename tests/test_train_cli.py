@@ -37,6 +37,19 @@ def test_tiny_run_writes_config_checkpoints_metrics_figures_and_result(tmp_path)
     assert "${" not in saved and f"run_dir: {run}" in saved
 
 
+def test_last_checkpoint_is_one_file_holding_the_newest_step(tmp_path):
+    """Epoch-end and every-N-steps saves share last.ckpt: resume must never find a stale one."""
+    import torch
+
+    run_cli("wavespace.train", *TINY, "trainer.max_epochs=3", "callbacks.periodic_checkpoint.every_n_train_steps=1",
+            "test=false", tmp_path=tmp_path)
+    [run] = _runs(tmp_path)
+    ckpts = sorted(p.name for p in (run / "checkpoints").glob("last*.ckpt"))
+    assert ckpts == ["last.ckpt"]
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 3 * 2 == json.loads((run / "metrics.json").read_text())["global_step"]
+
+
 def test_unknown_group_option_is_one_clear_paragraph(tmp_path):
     proc = run_cli("wavespace.train", "model=does_not_exist", tmp_path=tmp_path, check=False)
     assert proc.returncode != 0
