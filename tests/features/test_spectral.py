@@ -118,6 +118,22 @@ def test_cqt2010_level_matches_direct_cqt_despite_early_downsampling(fmin, n_bin
     assert peak(fast(x)) == pytest.approx(peak(direct(x)), rel=0.01)
 
 
+@pytest.mark.parametrize("fmin,n_bins", [(27.5, 264), (55.0, 72)])
+def test_fft_decimated_cqt_equals_nnaudios_own_forward(fmin, n_bins):
+    """The FFT decimation is a speed-up only: same numbers as nnAudio's conv1d path, with and
+    without early downsampling, on an odd-length signal (odd lengths halve with a remainder)."""
+    from nnAudio.features import CQT2010v2
+
+    ours = CQT(SR, HOP, fmin, BPO, n_bins, algorithm="2010", compression="none").cqt
+    ref = CQT2010v2(sr=SR, hop_length=HOP, fmin=fmin, n_bins=n_bins, bins_per_octave=BPO,
+                    output_format="Magnitude", pad_mode="constant", verbose=False)
+    assert type(ours) is not CQT2010v2 and ours.earlydownsample == (fmin == 55.0)
+    x = torch.randn(2, SR * 3 + 77, generator=torch.Generator().manual_seed(0))
+    a, b = ours(x), ref(x)
+    assert a.shape == b.shape
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
+
+
 def test_hcqt_strategies_agree():
     x = tone(330.0) + 0.5 * tone(1500.0)
     shared = HCQT(SR, 512, FMIN, BPO, NBINS, strategy="shared", compression="none")(x)
