@@ -60,6 +60,23 @@ def test_random_midi_is_generated_rendered_once_and_labelled(tmp_path):
     assert {e.record.audio for e in other.entries}.isdisjoint(wavs)
 
 
+def test_a_program_list_gives_each_generated_file_one_of_its_programs(tmp_path):
+    """Timbre variety from one SoundFont. The MIDI is written before FluidSynth runs, so a
+    missing SoundFont still leaves the generated files to inspect (no FluidSynth needed)."""
+    import pretty_midi
+
+    kw = dict(n_files=12, seconds=3.0, max_polyphony=2, pedal_prob=0.0, soundfont=tmp_path / "none.sf2")
+    programs = {}
+    for program in ([0, 1, 2], 4):
+        with pytest.raises(RenderError):
+            rendered(tmp_path / str(program), program=program, **kw)
+        mids = sorted((tmp_path / str(program)).rglob("*.mid"))
+        assert len(mids) == 12
+        programs[str(program)] = [pretty_midi.PrettyMIDI(str(m)).instruments[0].program for m in mids]
+    assert set(programs["[0, 1, 2]"]) == {0, 1, 2}
+    assert set(programs["4"]) == {4}
+
+
 def test_random_notes_respect_polyphony_and_ranges():
     rng = np.random.default_rng(0)
     notes = random_notes(rng, 10.0, notes_per_second=8.0, max_polyphony=2, tempo_bpm=120,

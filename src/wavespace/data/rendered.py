@@ -69,6 +69,17 @@ def render_file(midi: Path, wav: Path, soundfont: Path, sample_rate: int, gain: 
     os.replace(tmp, wav)
 
 
+def _programs(program: Any) -> int | list[int]:
+    """One GM program, or a list to draw one from per generated file (timbre variety from one
+    SoundFont: e.g. [0, 1, 2] = acoustic, bright and electric grand)."""
+    program = plain(program)
+    if isinstance(program, (list, tuple)):
+        if not program:
+            raise ValueError("rendered: program must be a GM program number or a non-empty list")
+        return [int(p) for p in program]
+    return int(program)
+
+
 def random_notes(
     rng: np.random.Generator, seconds: float, notes_per_second: float = 4.0, max_polyphony: int = 4,
     tempo_bpm: float = 120.0, velocity_range: tuple[int, int] = (30, 120),
@@ -128,7 +139,7 @@ class RenderedPianoDataset(PairedMidiDataset):
         velocity_range: Any = (30, 120),
         pitch_range: Any = (21, 108),
         pedal_prob: float = 0.3,
-        program: int = 0,
+        program: int | list[int] = 0,
         seed: int = 0,
         soundfont: str | Path = DEFAULT_SOUNDFONT,
         gain: float = 0.5,
@@ -143,7 +154,7 @@ class RenderedPianoDataset(PairedMidiDataset):
             "n_files": int(n_files), "seconds": float(seconds), "notes_per_second": float(notes_per_second),
             "max_polyphony": int(max_polyphony), "tempo_bpm": list(plain(tempo_bpm)),
             "velocity_range": list(plain(velocity_range)), "pitch_range": list(plain(pitch_range)),
-            "pedal_prob": float(pedal_prob), "program": int(program), "seed": int(seed),
+            "pedal_prob": float(pedal_prob), "program": _programs(program), "seed": int(seed),
         }
         self.soundfont = Path(soundfont).expanduser()
         self.gain, self.reverb, self.render_jobs = float(gain), bool(reverb), max(1, int(render_jobs))
@@ -187,8 +198,9 @@ class RenderedPianoDataset(PairedMidiDataset):
                 notes = random_notes(rng, g["seconds"], g["notes_per_second"], g["max_polyphony"], tempo,
                                      tuple(g["velocity_range"]), tuple(g["pitch_range"]))
                 pedal = random_pedal(rng, g["seconds"], tempo, g["pedal_prob"])
+                program = g["program"] if isinstance(g["program"], int) else int(rng.choice(g["program"]))
                 tmp = mid.with_name(mid.stem + f".{os.getpid()}.tmp.mid")
-                write_midi(notes, tmp, program=g["program"], tempo_bpm=tempo, pedal=pedal, tail_seconds=0.5)
+                write_midi(notes, tmp, program=program, tempo_bpm=tempo, pedal=pedal, tail_seconds=0.5)
                 os.replace(tmp, mid)
             pairs.append((f"{self.split}/{i:04d}", mid, mid.with_suffix(".wav")))
         return pairs
