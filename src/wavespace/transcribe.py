@@ -146,8 +146,9 @@ def check_model(model: Any, ckpt: str) -> None:
 
 
 def load_model(ckpt: str | None, device: str = "cpu") -> Any:
-    """``wavespace.load`` with errors a user can act on."""
+    """``wavespace.load`` with errors a user can act on, ready for inference only."""
     import wavespace
+    from wavespace.models.inference import fold_batchnorm
 
     if not ckpt:
         raise TranscribeError("No checkpoint given. Pass ckpt=PATH, a .ckpt file or a run directory "
@@ -157,6 +158,9 @@ def load_model(ckpt: str | None, device: str = "cpu") -> Any:
     except (FileNotFoundError, ValueError) as exc:
         raise TranscribeError(f"Cannot load checkpoint {ckpt}: {exc}.") from exc
     check_model(model, ckpt)
+    # Transcription never trains: fold BatchNorms into their convolutions (same outputs, faster).
+    model.eval()
+    model.net = fold_batchnorm(model.net, inplace=True)
     return model
 
 

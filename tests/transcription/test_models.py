@@ -106,3 +106,29 @@ def test_transcriber_augmentation_only_in_training():
     assert not torch.equal(net.augment(x), x)
     net.eval()
     assert torch.equal(net.augment(x), x)
+
+
+@pytest.mark.parametrize("key_kernel", [1, 3])
+def test_folding_batchnorm_for_inference_keeps_the_outputs(key_kernel):
+    from wavespace.models import ConvTranscriber
+    from wavespace.models.inference import fold_batchnorm
+
+    torch.manual_seed(0)
+    net = ConvTranscriber(1, 48, 48, bins_per_octave=24, fmin=27.5, n_keys=24, channels=4, key_channels=4,
+                          onset_channels=4, harmonics=(0.5, 1, 2), key_kernel=key_kernel, velocity=True,
+                          offset=True)
+    with torch.no_grad():  # running statistics far from (0, 1), as after training
+        for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.2, 3), bn.weight.uniform_(0.5, 2)
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(net)
+    net.eval()
+    folded = fold_batchnorm(net)
+    n_bn = lambda m: sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())  # noqa: E731
+    assert n_bn(folded) == 1 < n_bn(net)  # only the input norm (no conv before it) is left
+    x = torch.randn(2, 1, 48, 30)
+    with torch.no_grad():
+        ref, out = net(x), folded(x)
+    assert ref.keys() == out.keys()
+    for k in ref:
+        torch.testing.assert_close(out[k], ref[k], rtol=1e-4, atol=1e-4)
