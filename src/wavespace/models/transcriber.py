@@ -43,11 +43,12 @@ class BinsToKeyFeatures(nn.Module):
 class KeyTimeBlock(nn.Module):
     """Residual conv over (key, time), dilated in time: temporal context per key."""
 
-    def __init__(self, c: int, dilation: int, time_kernel: int, dropout: float) -> None:
+    def __init__(self, c: int, dilation: int, time_kernel: int, dropout: float, key_kernel: int = 3) -> None:
         super().__init__()
         pad_t = dilation * (time_kernel - 1) // 2
         self.net = nn.Sequential(
-            nn.Conv2d(c, c, (3, time_kernel), padding=(1, pad_t), dilation=(1, dilation), bias=False),
+            nn.Conv2d(c, c, (key_kernel, time_kernel), padding=(key_kernel // 2, pad_t),
+                      dilation=(1, dilation), bias=False),
             nn.BatchNorm2d(c),
             nn.GELU(),
             nn.Dropout2d(dropout) if dropout > 0 else nn.Identity(),
@@ -57,8 +58,8 @@ class KeyTimeBlock(nn.Module):
         return x + self.net(x)
 
 
-def _key_stack(c: int, dilations: list[int], time_kernel: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(*[KeyTimeBlock(c, d, time_kernel, dropout) for d in dilations])
+def _key_stack(c: int, dilations: list[int], time_kernel: int, dropout: float, key_kernel: int) -> nn.Sequential:
+    return nn.Sequential(*[KeyTimeBlock(c, d, time_kernel, dropout, key_kernel) for d in dilations])
 
 
 class ConvTranscriber(nn.Module):
@@ -90,6 +91,7 @@ class ConvTranscriber(nn.Module):
         frame_dilations: tuple[int, ...] = (1, 2, 4, 8),
         onset_dilations: tuple[int, ...] = (1, 2),
         time_kernel: int = 3,
+        key_kernel: int = 3,
         dropout: float = 0.1,
         offset: bool = False,
         velocity: bool = False,
@@ -122,9 +124,9 @@ class ConvTranscriber(nn.Module):
         self.octave = ConvBlock2d(key_channels, key_channels, (octave_kernel, 1), dropout)  # over keys
         both = 2 * key_channels
         self.frame_time = nn.Sequential(nn.Conv2d(both, key_channels, 1),
-                                        _key_stack(key_channels, list(frame_dilations), time_kernel, dropout))
+                                        _key_stack(key_channels, list(frame_dilations), time_kernel, dropout, key_kernel))
         self.onset_time = nn.Sequential(nn.Conv2d(both, key_channels, 1),
-                                        _key_stack(key_channels, list(onset_dilations), time_kernel, dropout))
+                                        _key_stack(key_channels, list(onset_dilations), time_kernel, dropout, key_kernel))
         self.frame_out = nn.Conv2d(key_channels, 1, 1)
         self.onset_out = nn.Conv2d(key_channels, 1, 1)
         self.offset_out = nn.Conv2d(both, 1, (1, 3), padding=(0, 1)) if offset else None

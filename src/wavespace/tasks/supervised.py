@@ -13,6 +13,7 @@ from torch import nn
 from wavespace.decoding import DecodeParams, decode_notes
 from wavespace.errors import ConfigError
 from wavespace.features.base import Frontend
+from wavespace.labels import notes_to_roll
 from wavespace.metrics import (
     FrameMetrics,
     mean_scores,
@@ -237,20 +238,28 @@ class SupervisedSalience(L.LightningModule):
                             self.features.frame_rate, ref_params)
 
     def _score_clips(self, clips: list, refs: list, params: DecodeParams) -> dict[str, float]:
-        rows, counts = [], np.zeros(3)
+        rows, counts = [], np.zeros((2, 3))  # [activations >= threshold, decoded notes] x [tp, ref, est]
         for clip, ref in zip(clips, refs):
             onset = clip.get("onset")
             est = decode_notes(clip["frame"].astype(np.float32), None if onset is None else onset.astype(np.float32),
                                self.features.frame_rate, params,
                                clip["velocity"].astype(np.float32) if "velocity" in clip else None)
             rows.append(note_scores(ref, est))
-            counts += roll_counts(clip["target_frame"], clip["frame"] >= params.frame_threshold)
+            target = clip["target_frame"]
+            counts[0] += roll_counts(target, clip["frame"] >= params.frame_threshold)
+            # Frames of the decoded notes: what transcribe writes and evaluate/mir_eval score.
+            roll = notes_to_roll(est, target.shape[1], self.features.frame_rate, params.min_midi,
+                                 target.shape[0])["frame"]
+            counts[1] += roll_counts(target, roll >= 0.5)
         scores = mean_scores(rows)
-        scores["frame_f1_at_threshold"] = scores_from_counts(*counts)["f1"]
+        scores["frame_f1_at_threshold"] = scores_from_counts(*counts[0])["f1"]
+        scores["frame_f1_notes"] = scores_from_counts(*counts[1])["f1"]
         return scores
 
     def _tune(self, clips: list, refs: list) -> tuple[float, float]:
-        """Onset threshold for note-onset F1, then frame threshold for note-with-offset + frame F1."""
+        """Onset threshold for note-onset F1, then frame threshold for note-with-offset F1 plus
+        the frame F1 of the decoded notes (not of the raw activations: the notes are what
+        transcribe writes and what evaluate scores)."""
         base = self.decode_params()
         onset_t = base.onset_threshold
         if "onset" in clips[0]:
@@ -258,7 +267,7 @@ class SupervisedSalience(L.LightningModule):
                 clips, refs, base.with_thresholds(onset=t))["note_f1"])
         def frame_objective(t: float) -> float:
             s = self._score_clips(clips, refs, base.with_thresholds(frame=t, onset=onset_t))
-            return s["note_offset_f1"] + s["frame_f1_at_threshold"]
+            return s["note_offset_f1"] + s["frame_f1_notes"]
         frame_t = max(self.threshold_grid, key=frame_objective)
         return float(frame_t), float(onset_t)
 
@@ -275,6 +284,7 @@ class SupervisedSalience(L.LightningModule):
             self.log(f"{stage}/{key}", scores[key], prog_bar=(key == "note_f1"), sync_dist=True)
         if stage == "val":
             self.log("val/frame_f1_tuned", scores["frame_f1_at_threshold"], sync_dist=True)
+            self.log("val/frame_f1_notes", scores["frame_f1_notes"], sync_dist=True)
             self.log("val/threshold_frame", float(self.decode_thresholds[0]), sync_dist=True)
             self.log("val/threshold_onset", float(self.decode_thresholds[1]), sync_dist=True)
 
