@@ -44,7 +44,9 @@ format: install  ## ruff format + import sorting
 	$(VENV)/bin/ruff format .
 
 bench: install  ## benchmarks under bench/ (each prints ratios against the obvious alternative)
-	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	for b in bench/*.py; do [ $$b = bench/transcription_quality.py ] && continue; \
+		echo "== $$b"; $(PY) $$b || exit 1; done
+	@echo "(transcription quality against basic-pitch: make bench-transcription, ~45 min)"
 
 prepare: install  ## precompute a feature cache: make prepare ARGS="data=maestro features=cqt"
 	$(PY) -m wavespace.prepare $(ARGS)
@@ -105,7 +107,8 @@ SOUNDFONT ?= /usr/share/sounds/sf2/FluidR3_GM.sf2
 DATA_PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 APT_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: data-deps test-data bench-data
+.PHONY: data-deps test-data bench-data heldout-soundfonts bench-transcription
+BP_VENV ?= .venv-basic-pitch
 
 data-deps:  ## FluidSynth + the GM SoundFont for data=rendered (apt; idempotent, non-interactive)
 	@if command -v fluidsynth >/dev/null 2>&1 && [ -f "$(SOUNDFONT)" ]; then \
@@ -122,4 +125,23 @@ test-data:  ## dataset, cache and prepare tests (fixture datasets written at tes
 
 bench-data:  ## cached memory-mapped crops vs decode + resample + extract per sample
 	OMP_NUM_THREADS=1 $(DATA_PYTHON) bench/feature_loading.py
+
+heldout-soundfonts:  ## the two SoundFonts the transcription bench plays and training never hears
+	@if [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] && [ -f /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 ]; then \
+		echo "held-out SoundFonts already installed"; \
+	else \
+		$(APT_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(APT_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			timgm6mb-soundfont musescore-general-soundfont-small; \
+	fi
+
+$(BP_VENV)/.installed: bench/basic_pitch_requirements.txt
+	$(PYTHON) -m venv $(BP_VENV)
+	$(BP_VENV)/bin/pip install -q -r bench/basic_pitch_requirements.txt
+	$(BP_VENV)/bin/pip install -q --no-deps basic-pitch==0.4.0
+	touch $@
+
+bench-transcription: install data-deps heldout-soundfonts $(BP_VENV)/.installed  ## train the CPU preset (30 min), then it vs basic-pitch on unseen SoundFonts
+	nice -n 10 $(PY) -m wavespace.train experiment=rendered_transcriber $(ARGS)
+	$(PY) bench/transcription_quality.py --basic-pitch-python $(BP_VENV)/bin/python
 # <<< data

@@ -12,10 +12,12 @@ to 60 s are transcribed in one chunk, as basic-pitch does). Decision thresholds:
 on our validation split and stored in the checkpoint, basic-pitch's defaults.
 
 basic-pitch 0.4.0 pins tensorflow<2.15.1 on Linux/Python 3.11, which must not enter the shared
-torch venv; it runs from its own venv (``--basic-pitch-python``, default /tmp/bpvenv/bin/python)
-with ``pip install --no-deps basic-pitch`` plus onnxruntime, using the ONNX model its wheel ships.
+torch venv; it runs from its own venv (``--basic-pitch-python``, default .venv-basic-pitch/,
+built by ``make bench-transcription`` from bench/basic_pitch_requirements.txt plus
+``pip install --no-deps basic-pitch``), using the ONNX model its wheel ships.
 
-  nice -n 10 .venv/bin/python bench/transcription_quality.py --ckpt RUN_DIR_OR_CKPT
+  make bench-transcription      # held-out SoundFonts, basic-pitch venv, 30-min training, this
+  .venv/bin/python bench/transcription_quality.py [--ckpt RUN_DIR_OR_CKPT]
 """
 
 from __future__ import annotations
@@ -172,10 +174,21 @@ def score(jobs, midi_dir: Path, times: dict[str, float]) -> dict[str, dict]:
     return {g: {**mean_scores(r), "rtf": wall[g] / audio_s[g], "pieces": len(r)} for g, r in rows.items()}
 
 
+def newest_preset_run(preset: str = "rendered_transcriber") -> str:
+    """The most recently finished run of the bench's training preset (it wrote metrics.json)."""
+    runs = sorted((REPO / "outputs" / "runs").glob(f"{preset}-*/metrics.json"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise SystemExit(f"No finished {preset} run under outputs/runs: train one with "
+                         f"`python -m wavespace.train experiment={preset}` or pass --ckpt.")
+    return str(runs[-1].parent)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckpt", required=True, help="checkpoint or run directory of the model to test")
-    ap.add_argument("--basic-pitch-python", default="/tmp/bpvenv/bin/python")
+    ap.add_argument("--ckpt", help="checkpoint or run directory of the model to test (default: the "
+                    "newest finished outputs/runs/rendered_transcriber-* run)")
+    ap.add_argument("--basic-pitch-python", default=str(REPO / ".venv-basic-pitch" / "bin" / "python"),
+                    help="interpreter of basic-pitch's own venv (make bench-transcription builds it)")
     ap.add_argument("--soundfonts", nargs="+", default=["/usr/share/sounds/sf2/TimGM6mb.sf2",
                                                          "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"])
     ap.add_argument("--n-random", type=int, default=6)
@@ -185,6 +198,8 @@ def main() -> None:
     ap.add_argument("--work", default=str(REPO / "outputs" / "bench" / "transcription_quality"))
     ap.add_argument("--skip-basic-pitch", action="store_true")
     args = ap.parse_args()
+    args.ckpt = args.ckpt or newest_preset_run()
+    print(f"model: {args.ckpt}")
 
     work = Path(args.work)
     midis = held_out_midi(work / "midi", args.n_random, args.seconds, args.seed, args.n_chorales, args.basic_pitch_python)
