@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -23,7 +26,12 @@ class Frontend(nn.Module):
     Subclasses set ``sample_rate``, ``hop_length``, ``n_bins`` and ``n_channels`` so that
     models can size their inputs from the front-end instead of from duplicated config values.
     Front-ends hold no trainable parameters and always run in float32, also under autocast:
-    FFT/CQT precision matters more than their cost.
+    FFT/CQT precision matters more than their cost. That includes whole-model dtype casts
+    (``.half()``, ``.bfloat16()``, Lightning's ``precision=bf16-true`` / ``16-true``): they
+    move the front-end with the model but leave its kernels and weights untouched in float32,
+    and tensors ``compute`` creates are float32 even under a 16-bit default dtype. (Under
+    ``*-true`` precision Lightning still rounds the batch, audio included, to 16 bits before
+    the step; ``bf16-mixed``, what ``trainer=gpu`` uses, does not.)
 
     ``forward`` = ``normalize(raw(audio))``. ``raw`` is the transform itself (what a feature
     cache should store); ``normalize`` applies the optional per-bin standardization
@@ -67,12 +75,24 @@ class Frontend(nn.Module):
         std = self.standardizer
         return features if std is None else std(features.float())
 
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> Frontend:
+        """Follow the model's device moves but not its dtype casts: a cast to 16 bits and back
+        would round the kernels, so floating tensors keep their dtype (float32) and only move."""
+
+        def move_only(t: torch.Tensor) -> torch.Tensor:
+            out = fn(t)
+            if t.is_floating_point() and out.dtype != t.dtype:
+                return t.to(out.device)
+            return out
+
+        return super()._apply(move_only, recurse)
+
     # -- transform ---------------------------------------------------------------------------
     def raw(self, audio: torch.Tensor) -> torch.Tensor:
         """Features before normalization, float32 [B, C, F, frames], also under autocast."""
         if audio.dim() == 1:
             audio = audio.unsqueeze(0)
-        with torch.autocast(device_type=audio.device.type, enabled=False):
+        with torch.autocast(device_type=audio.device.type, enabled=False), _float32_default():
             return self.compute(audio.float())
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
@@ -80,6 +100,21 @@ class Frontend(nn.Module):
 
     def compute(self, audio: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+@contextmanager
+def _float32_default() -> Iterator[None]:
+    """float32 as the default dtype for tensors created inside (Lightning's ``*-true`` precision
+    sets a 16-bit default around the forward pass)."""
+    previous = torch.get_default_dtype()
+    if previous == torch.float32:
+        yield
+        return
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def compress(mag: torch.Tensor, mode: str, eps: float = 1e-5) -> torch.Tensor:

@@ -107,7 +107,9 @@ class SupervisedSalience(L.LightningModule):
             return self.features(batch["audio"])
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.net(x)
+        # Features are float32; a net cast to 16 bits (precision=bf16-true, .half()) takes its own.
+        dtype = next((p.dtype for p in self.net.parameters() if p.is_floating_point()), x.dtype)
+        return self.net(x.to(dtype))
 
     @torch.no_grad()
     def predict_audio(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -176,7 +178,7 @@ class SupervisedSalience(L.LightningModule):
             keep.update({f"target_{k}": v[:4].cpu() for k, v in batch.items() if k != "audio"})
             keep["input"] = self.inputs({k: v[:4] for k, v in batch.items()}).cpu()
             if "audio" in batch:
-                keep["audio"] = batch["audio"][:4].cpu()
+                keep["audio"] = batch["audio"][:4].float().cpu()
             self.figure_batch = keep
 
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
@@ -225,7 +227,7 @@ class SupervisedSalience(L.LightningModule):
             return
         probs = {k: torch.sigmoid(out[k][:room, :, :n].float()).cpu().numpy().astype(np.float16)
                  for k in ("frame", "onset", "velocity") if k in out}
-        targets = {f"target_{k}": batch[k][:room, :, :n].cpu().numpy() >= 0.5
+        targets = {f"target_{k}": (batch[k][:room, :, :n] >= 0.5).cpu().numpy()
                    for k in ("frame", "onset") if k in batch}
         for i in range(probs["frame"].shape[0]):
             clips.append({**{k: v[i] for k, v in probs.items()}, **{k: v[i] for k, v in targets.items()}})
