@@ -132,3 +132,21 @@ def test_folding_batchnorm_for_inference_keeps_the_outputs(key_kernel):
     assert ref.keys() == out.keys()
     for k in ref:
         torch.testing.assert_close(out[k], ref[k], rtol=1e-4, atol=1e-4)
+
+
+def test_harmonic_stack_lines_each_harmonic_up_with_its_fundamental():
+    from wavespace.models.layers import HarmonicStack
+
+    bpo, n_bins = 12, 40
+    stack = HarmonicStack(bpo, [0.5, 1, 2, 3, 16])  # shifts -12, 0, 12, 19, 48 (off the grid)
+    x = torch.zeros(2, 1, n_bins, 5)
+    x[:, 0, 20, 1] = 1.0  # energy at bin 20 only
+    out = stack(x)
+    assert out.shape == (2, 5, n_bins, 5)
+    # channel h at bin b holds x at bin b + shift(h): bin 20 shows up at 20 - shift
+    for ch, shift in enumerate([-12, 0, 12, 19]):
+        assert out[0, ch, 20 - shift, 1] == 1 and out[0, ch].sum() == 1
+    assert out[:, 4].abs().sum() == 0
+    y = torch.randn(1, 2, n_bins, 3)
+    two = stack(y)  # multi-channel input: harmonic-major, channel-minor blocks
+    assert torch.equal(two[:, 4:6, :n_bins - 12], y[:, :, 12:]) and torch.equal(two[:, 0:2, 12:], y[:, :, :-12])

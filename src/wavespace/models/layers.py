@@ -21,16 +21,18 @@ class HarmonicStack(nn.Module):
         self.shifts = [int(round(bins_per_octave * math.log2(h))) for h in harmonics]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [B, C, F, T]
-        n_bins = x.shape[2]
-        out = []
-        for s in self.shifts:
-            if s == 0:
-                out.append(x)
-            elif s > 0:
-                out.append(F.pad(x[:, :, s:], (0, 0, 0, s)))
+        b, c, n_bins, t = x.shape
+        # One zeroed output and a slice copy per harmonic: half the memory traffic of
+        # pad-then-concatenate, which showed up in the CPU transcription profile.
+        out = x.new_zeros(b, len(self.shifts), c, n_bins, t)
+        for i, s in enumerate(self.shifts):
+            if abs(s) >= n_bins:
+                continue  # that harmonic lies entirely off the grid: zeros
+            if s >= 0:
+                out[:, i, :, : n_bins - s] = x[:, :, s:]
             else:
-                out.append(F.pad(x[:, :, : n_bins + s], (0, 0, -s, 0)))
-        return torch.cat(out, dim=1)
+                out[:, i, :, -s:] = x[:, :, : n_bins + s]
+        return out.flatten(1, 2)
 
 
 class ConvBlock2d(nn.Sequential):
