@@ -160,3 +160,19 @@ def test_stft_frontends_validate_their_range():
         MelSpectrogram(SR, HOP, n_bins=512, n_fft=512)
     with pytest.raises(FrontendConfigError, match="normalize"):
         MelSpectrogram(SR, HOP, normalize="global")
+
+
+def test_cqt_front_end_pickles_into_a_fresh_process():
+    """DDP spawn and DataLoader workers pickle the model: the FFT-decimating CQT class must be
+    importable by name in a process that never built one."""
+    import pickle
+    import subprocess
+    import sys
+
+    fe = CQT(SR, HOP, FMIN, BPO, NBINS)
+    x = tone(440.0, 0.5)
+    code = ("import pickle, sys, torch; fe, x = pickle.loads(sys.stdin.buffer.read()); "
+            "sys.stdout.buffer.write(pickle.dumps(fe(x)))")
+    proc = subprocess.run([sys.executable, "-c", code], input=pickle.dumps((fe, x)), capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    torch.testing.assert_close(pickle.loads(proc.stdout), fe(x))
