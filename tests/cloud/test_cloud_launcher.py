@@ -90,7 +90,9 @@ def test_max_runtime_and_launcher_deadline(fake, tmp_path, secret_values):
 
 def test_ctrl_c_terminates_every_pod(fake, tmp_path, secret_values):
     """SIGINT to the launcher mid-sweep: every pod it started is terminated before it exits."""
-    cmd = multirun_cmd(tmp_path, "seed=1,2,3")
+    # Jobs that outlast the test (killed with their pods): with debug=tiny's one epoch a loaded
+    # machine could let every job finish before the SIGINT lands, and the launcher exits 0.
+    cmd = multirun_cmd(tmp_path, "seed=1,2,3", "trainer.max_epochs=100000")
     proc = subprocess.Popen(cmd, env=launcher_env(fake, tmp_path, secret_values), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
