@@ -150,3 +150,19 @@ def test_harmonic_stack_lines_each_harmonic_up_with_its_fundamental():
     y = torch.randn(1, 2, n_bins, 3)
     two = stack(y)  # multi-channel input: harmonic-major, channel-minor blocks
     assert torch.equal(two[:, 4:6, :n_bins - 12], y[:, :, 12:]) and torch.equal(two[:, 0:2, 12:], y[:, :, :-12])
+
+
+def test_frame_threshold_objective_is_validated(compose_cfg):
+    from hydra.utils import instantiate
+
+    from wavespace.errors import ConfigError, find_wavespace_error
+
+    cfg = compose_cfg("model=transcriber", "debug=tiny")
+    assert cfg.model.frame_threshold_for == "notes"  # transcribers are judged on their notes
+    task = instantiate(cfg.model, features=instantiate(cfg.features))
+    assert task.frame_threshold_for == "notes" and task.hparams["frame_threshold_for"] == "notes"
+    bad = compose_cfg("model=transcriber", "debug=tiny", "model.frame_threshold_for=frames")
+    with pytest.raises(Exception) as info:
+        instantiate(bad.model, features=instantiate(bad.features))
+    assert isinstance(find_wavespace_error(info.value), ConfigError)
+    assert "activations" in str(find_wavespace_error(info.value))

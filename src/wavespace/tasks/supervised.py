@@ -68,8 +68,16 @@ class SupervisedSalience(L.LightningModule):
         note_eval_clips: int = 256,
         threshold_grid: Sequence[float] | None = None,
         decoding: Mapping[str, Any] | None = None,
+        frame_threshold_for: str = "activations",
     ) -> None:
         super().__init__()
+        if frame_threshold_for not in ("activations", "notes"):
+            raise ConfigError(f"model.frame_threshold_for must be 'activations' or 'notes', not "
+                              f"'{frame_threshold_for}'")
+        # Which frame F1 the tuned frame threshold serves (besides note-with-offset F1): that of
+        # the thresholded activations (what test/frame_f1 reports: salience-style models), or
+        # that of the decoded notes (what transcribe writes and evaluate scores: transcribers).
+        self.frame_threshold_for = frame_threshold_for
         self.features = features
         self.net = build_net(net, features)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -94,7 +102,7 @@ class SupervisedSalience(L.LightningModule):
             {"loss_weights": self.loss_weights, "pos_weight": self.pos_weight,
              "focal_gamma": self.focal_gamma, "threshold": float(threshold), "min_midi": int(min_midi),
              "note_metrics": self.note_metrics, "tune_thresholds": self.tune_thresholds,
-             "decoding": dict(self.decoding)}
+             "decoding": dict(self.decoding), "frame_threshold_for": frame_threshold_for}
         )
         self.figure_batch: dict[str, torch.Tensor] | None = None
 
@@ -260,8 +268,7 @@ class SupervisedSalience(L.LightningModule):
 
     def _tune(self, clips: list, refs: list) -> tuple[float, float]:
         """Onset threshold for note-onset F1, then frame threshold for note-with-offset F1 plus
-        the frame F1 of the decoded notes (not of the raw activations: the notes are what
-        transcribe writes and what evaluate scores)."""
+        frame F1, of the activations or of the decoded notes (``frame_threshold_for``)."""
         base = self.decode_params()
         onset_t = base.onset_threshold
         if "onset" in clips[0]:
@@ -269,7 +276,8 @@ class SupervisedSalience(L.LightningModule):
                 clips, refs, base.with_thresholds(onset=t))["note_f1"])
         def frame_objective(t: float) -> float:
             s = self._score_clips(clips, refs, base.with_thresholds(frame=t, onset=onset_t))
-            return s["note_offset_f1"] + s["frame_f1_notes"]
+            frame_key = "frame_f1_notes" if self.frame_threshold_for == "notes" else "frame_f1_at_threshold"
+            return s["note_offset_f1"] + s[frame_key]
         frame_t = max(self.threshold_grid, key=frame_objective)
         return float(frame_t), float(onset_t)
 
