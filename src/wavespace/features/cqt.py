@@ -38,9 +38,9 @@ def fft_decimate(x: torch.Tensor, kernel: torch.Tensor, factor: int) -> torch.Te
 
     Why: nnAudio's CQT2010 low-passes the whole signal with a 256-tap single-channel conv1d
     before each octave; on CPU that conv runs at ~0.2 GMAC/s and was 95 % of the transform's
-    time (0.55 s of 0.58 s for 20 s of audio). A power-of-two FFT does the same filtering
-    many times faster (bench/cqt_decimation.py), on any device, with the same output to
-    float32 rounding. ``x`` [B, 1, N], ``kernel`` [1, 1, L].
+    time (0.55 s of 0.58 s for 20 s of audio). One FFT of a 5-smooth length does the same
+    filtering several times faster (bench/cqt_decimation.py), on any device, with the same
+    output to ~1e-6. ``x`` [B, 1, N], ``kernel`` [1, 1, L].
     """
     n, taps = x.shape[-1], kernel.shape[-1]
     pad = (taps - 1) // 2
@@ -132,9 +132,10 @@ def make_nnaudio_cqt(
 class CQT(Frontend):
     """Log-magnitude CQT, shape [B, 1, n_bins, frames].
 
-    Uses nnAudio's ``CQT2010v2`` (octave-wise downsampling; with :func:`fft_decimate` ~40x
+    Uses nnAudio's ``CQT2010v2`` (octave-wise downsampling; with :func:`fft_decimate` 14-38x
     faster on CPU than the direct ``CQT1992v2``) whenever the hop is divisible by
-    2**(octaves-1), which that algorithm needs; otherwise falls back to ``CQT1992v2``, which works for any hop. Edges are zero-padded by
+    2**(octaves-1), which that algorithm needs; otherwise falls back to ``CQT1992v2``, which
+    works for any hop. Edges are zero-padded by
     default: reflection needs clips longer than half the longest (lowest-bin) kernel, about 1.5 s
     at A0, which short crops are not.
     """

@@ -3,7 +3,7 @@
 Why: in eval mode a BatchNorm right after a convolution is an affine map per channel, so it can
 be folded into that convolution's weights and bias. On the CPU transcriber that removes a pass
 over every feature map (BatchNorm was ~7 % of the forward time). Training keeps the unfolded
-modules; :func:`fold_batchnorm` is applied to a copy used for transcription only.
+modules; ``wavespace.transcribe.load_model`` (transcribe, evaluate, the bench) folds them.
 """
 
 from __future__ import annotations
