@@ -3,7 +3,8 @@
 Every task subclasses :class:`wavespace.tasks.base.Task`.
 """
 
+from wavespace.tasks.autoencode import Autoencode
 from wavespace.tasks.base import Task, build_net
 from wavespace.tasks.supervised import SupervisedSalience
 
-__all__ = ["SupervisedSalience", "Task", "build_net"]
+__all__ = ["Autoencode", "SupervisedSalience", "Task", "build_net"]
