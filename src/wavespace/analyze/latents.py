@@ -84,38 +84,39 @@ def load_autoencoder(path: str) -> Any:
     return model
 
 
-def build_datasets(run_config: dict[str, Any], root: str | None) -> dict[str, Any]:
-    """train/val/test datasets of the run's data config: centred crops, audio (no feature cache)."""
-    from hydra.utils import instantiate
+def build_datasets(run_config: dict[str, Any], root: str | None) -> tuple[dict[str, Any], list[str]]:
+    """train/val/test datasets of the run's data config (centred crops, audio, no feature cache)
+    and their class names; a one-paragraph error for data without instrument labels."""
+    from hydra.utils import get_class, instantiate
     from omegaconf import OmegaConf
 
     data = run_config.get("data") or {}
+    nodes = {split: data.get(split) for split in ("train", "val", "test")}
+    target = str((nodes["train"] or {}).get("_target_", "?"))
+    try:
+        classes = list(getattr(get_class(target), "classes", ()) or ())
+    except Exception:  # an unknown class: there is nothing to probe either
+        classes = []
+    if not classes:
+        raise LatentAnalysisError(
+            f"analyze latents: the run's data ({target.rsplit('.', 1)[-1]}) has no instrument labels, "
+            f"so there is nothing to colour a PCA by or to probe for. The analysis needs a labelled "
+            f"dataset: an autoencoder trained on data=medley (Medley-solos-DB) or data=solos "
+            f"(rendered, no download).")
     out = {}
-    for split in ("train", "val", "test"):
-        node = data.get(split)
+    for split, node in nodes.items():
         if not node:
             raise LatentAnalysisError(f"analyze latents: the run's data config has no '{split}' split; "
                                       f"the probe needs train, val and test.")
         node = dict(node, cache="off", report_dir=None, random_crop=False, progress=False)
         if root is not None:
             node["root"] = root
-        out[split] = instantiate(OmegaConf.create(node))
-    return out
-
-
-def check_labels(datasets: dict[str, Any], data_name: str) -> list[str]:
-    """Class names of a labelled dataset; an error paragraph for data without instrument labels."""
-    for split, ds in datasets.items():
+        ds = instantiate(OmegaConf.create(node))
         if len(ds) == 0:
-            raise LatentAnalysisError(f"analyze latents: the {split} split of the run's data ({data_name}) "
-                                      f"has no usable clips (see its bad-file report).")
-        if "instrument" not in ds[0]:
-            raise LatentAnalysisError(
-                f"analyze latents: the {split} split of the run's data ({data_name}) has no instrument labels, "
-                f"so there is nothing to colour a PCA by or to probe for. The analysis needs a "
-                f"labelled dataset: an autoencoder trained on data=medley (Medley-solos-DB) or "
-                f"data=solos (rendered, no download).")
-    return list(getattr(datasets["test"], "classes", ()))
+            raise LatentAnalysisError(f"analyze latents: the {split} split of {node.get('root')} has no "
+                                      f"usable clips (see its bad-file report).")
+        out[split] = ds
+    return out, classes
 
 
 @torch.no_grad()
@@ -182,17 +183,13 @@ def analyze_latents(path: str, opts: dict[str, Any]) -> dict[str, Any]:
 
     model = load_autoencoder(path)
     cfg = model.run_config or {}
-    data_name = str(((cfg.get("data") or {}).get("train") or {}).get("_target_", "?")).rsplit(".", 1)[-1]
-    datasets = build_datasets(cfg, opts["root"])
-    classes = check_labels(datasets, data_name)
+    datasets, classes = build_datasets(cfg, opts["root"])
     out_dir = Path(opts["out"]) if opts["out"] else (
         Path(cfg.get("run_dir") or Path(model.checkpoint_path).parent.parent) / "analysis" / f"latents-{opts['split']}")
     torch.manual_seed(int(opts["seed"]))
     random_net = build_model(cfg).net.eval()  # same architecture, fresh weights (seeded)
     reps = {split: encode_split(model, random_net, ds, opts["batch_size"], opts["max_clips"])
             for split, ds in datasets.items()}
-    n_classes = len(classes) or int(max(r["label"].max() for r in reps.values())) + 1
-    classes = classes or [str(c) for c in range(n_classes)]
     results = []
     for name in (TRAINED, RANDOM, SPECTROGRAM, MFCC):
         x_train = np.concatenate([reps["train"][name], reps["val"][name]])
