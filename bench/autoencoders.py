@@ -112,7 +112,8 @@ def train_run(variant: str, seed: int, minutes: float) -> Path:
     """Run dir of ``solos_<variant>`` trained for ``minutes`` (reused when it already finished)."""
     args = [f"experiment=solos_{variant}", f"seed={seed}", "logger=csv",
             f"trainer.max_time=00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}",
-            "trainer.max_epochs=1000", "callbacks.progress_bar.refresh_rate=0"]
+            "trainer.max_epochs=1000", "trainer.min_epochs=0",  # min_epochs would outlast the budget
+            "callbacks.progress_bar.refresh_rate=0"]
     cfg = compose(args)
     from wavespace.run import config_hash, to_plain
 
@@ -165,6 +166,7 @@ def evaluate_budget(run_dir: Path) -> dict:
     pca = PCA(n_components=k, random_state=0).fit(frames)
     pca_l1 = float(np.abs(pca.inverse_transform(pca.transform(test_frames)) - test_frames).mean())
     summary = json.loads((run_dir / "metrics.json").read_text())
+    print(f"{run_dir.name}: {summary['global_step']} steps, test L1 {summary['metrics'].get('test/l1')}", flush=True)
     return {
         "run": str(run_dir), "steps": summary["global_step"], "epochs": summary["epochs_completed"],
         "params": sum(p.numel() for p in model.net.parameters()),
