@@ -54,7 +54,14 @@ def test_the_48k_stereo_file_is_mixed_and_resampled_to_the_geometry(medley_src, 
 
 def test_eval_crops_are_deterministic_train_crops_random(medley_src, tmp_path):
     val = medley(medley_src.root, "validation", tmp_path)
-    np.testing.assert_array_equal(val[0]["audio"], val[0]["audio"])
+    entry, start = val.locate(0)
+    assert start == ((65536 - 44100) // 256) // 2  # evaluation takes the centred 2 s crop
+    torch.manual_seed(0)
+    first = val[0]["audio"]
+    torch.manual_seed(1)  # another RNG state and another dataset object: the same crop
+    np.testing.assert_array_equal(medley(medley_src.root, "validation", tmp_path)[0]["audio"], first)
+    whole = val.load_full(CacheFile(entry.record.file_id, entry.record.audio, entry.n_samples))
+    np.testing.assert_array_equal(first, whole[start * 256 : start * 256 + 44100])
     train = medley(medley_src.root, "train", tmp_path)
     torch.manual_seed(1)
     assert len({train.locate(0)[1] for _ in range(20)}) > 3
