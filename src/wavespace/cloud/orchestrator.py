@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from wavespace.cloud.client import CapacityError, CloudError, PodSpec, RunpodClient, TransientError
+from wavespace.cloud.defaults import Limits
 from wavespace.cloud.payload import ENV_VAR, JobPayload
 from wavespace.cloud.results import JobResult, ResultChannel
 
@@ -76,18 +77,6 @@ class Job:
         if self.cost_per_hr is None:
             return None
         return self.cost_per_hr * self.elapsed(now) / 3600.0
-
-
-@dataclass
-class Limits:
-    """Knobs of the run loop (seconds unless named otherwise)."""
-
-    max_concurrent: int = 4
-    max_runtime_s: float = 4 * 3600
-    startup_grace_s: float = 900
-    poll_interval_s: float = 30
-    capacity_wait_s: float = 600
-    result_grace_s: float = 60
 
 
 class LauncherInterrupted(KeyboardInterrupt):
