@@ -37,6 +37,7 @@ from wavespace.data.cache import (
 )
 from wavespace.data.report import BadFileReport
 from wavespace.errors import ConfigError
+from wavespace.geometry import n_frames
 
 log = logging.getLogger("wavespace.data")
 
@@ -94,8 +95,9 @@ class FileDataset(Dataset):
         self,
         root: str | Path,
         split: str = "train",
-        sample_rate: int = 22050,
-        hop_length: int = 256,
+        *,
+        sample_rate: int,
+        hop_length: int,
         clip_seconds: float = 2.0,
         random_crop: bool | None = None,
         cache: str = "auto",
@@ -111,7 +113,7 @@ class FileDataset(Dataset):
         self.split = canonical_split(split)
         self.sample_rate, self.hop_length = int(sample_rate), int(hop_length)
         self.n_samples = int(round(float(clip_seconds) * self.sample_rate))
-        self.n_frames = self.n_samples // self.hop_length + 1
+        self.n_frames = n_frames(self.n_samples, self.hop_length)
         self.random_crop = (self.split == "train") if random_crop is None else bool(random_crop)
         if cache not in CACHE_MODES:
             raise ConfigError(f"data cache='{cache}' is not one of {', '.join(CACHE_MODES)}")
@@ -264,7 +266,7 @@ class FileDataset(Dataset):
                 rows.append(np.array([[i, last // 2]]))
                 continue
             starts = np.arange(0, last + 1, self.n_frames)
-            total = e.n_samples // self.hop_length + 1
+            total = n_frames(e.n_samples, self.hop_length)
             if starts[-1] + self.n_frames < total and starts[-1] < last:
                 starts = np.append(starts, last)
             rows.append(np.stack([np.full(len(starts), i), starts], 1))

@@ -40,6 +40,7 @@ import numpy as np
 
 from wavespace.data.targets import atomic_save, digest, fingerprint
 from wavespace.errors import WavespaceError
+from wavespace.geometry import common_frames, n_frames
 from wavespace.run import write_json
 
 log = logging.getLogger("wavespace.data.cache")
@@ -287,6 +288,8 @@ def run_frontend(frontend: Any, files: list[CacheFile], load: Callable[[CacheFil
         for (job_id, blk, _), out in zip(batch, y, strict=True):
             job = jobs[job_id]
             t = out.shape[-1]
+            common_frames(t, n_frames(length, hop_length),
+                          f"features of {job['file'].path} (front-end output vs. the data's hop)")
             want = job["frames_per_block"]
             lo = job["context_frames"]
             piece = out[..., lo : lo + want]
@@ -307,16 +310,16 @@ def run_frontend(frontend: Any, files: list[CacheFile], load: Callable[[CacheFil
             yield f, audio
             continue
         audio = _fit(audio, f.n_samples)
-        n_frames = f.n_samples // hop_length + 1
+        total = n_frames(f.n_samples, hop_length)
         if f.n_samples <= block:  # whole file at once: identical to frontend(audio)
-            pieces, per, ctx = [audio], n_frames, 0
+            pieces, per, ctx = [audio], total, 0
         else:
             per, ctx = block // hop_length, context // hop_length
-            n_blocks = int(math.ceil(n_frames / per))
+            n_blocks = int(math.ceil(total / per))
             padded = np.zeros(n_blocks * block + 2 * context, np.float32)
             padded[context : context + len(audio)] = audio
             pieces = [padded[b * block : b * block + block + 2 * context] for b in range(n_blocks)]
-        jobs[job_id] = {"file": f, "n_frames": n_frames, "frames_per_block": per, "context_frames": ctx,
+        jobs[job_id] = {"file": f, "n_frames": total, "frames_per_block": per, "context_frames": ctx,
                         "left": len(pieces), "out": None}
         for b, piece in enumerate(pieces):
             groups.setdefault(len(piece), []).append((job_id, b, piece))

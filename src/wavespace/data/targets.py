@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from wavespace import geometry
 from wavespace.data.midi import load_notes
-from wavespace.labels import n_frames_for, notes_to_roll, notes_to_salience
+from wavespace.labels import notes_to_roll, notes_to_salience
 
 FORMAT_VERSION = 1
 ROLL_NAMES = ("frame", "onset", "offset", "velocity")
@@ -65,7 +66,7 @@ class TargetSpec:
 
     @property
     def frame_rate(self) -> float:
-        return self.sample_rate / self.hop_length
+        return geometry.frame_rate(self.sample_rate, self.hop_length)
 
 
 class FileTargets:
@@ -119,7 +120,7 @@ class TargetStore:
     def _compute(self, midi: Path, n_samples: int, roll_p: Path, sal_p: Path, meta_p: Path) -> None:
         s = self.spec
         notes = load_notes(midi, sustain=s.sustain)
-        n_frames = n_frames_for(n_samples, s.hop_length)
+        n_frames = geometry.n_frames(n_samples, s.hop_length)
         rolls = notes_to_roll(notes, n_frames, s.frame_rate, s.min_midi, s.n_keys)
         roll = np.empty((n_frames, len(ROLL_NAMES), s.n_keys), np.uint8)
         for i, name in enumerate(ROLL_NAMES):
