@@ -37,6 +37,7 @@ from wavespace.data.cache import (
 )
 from wavespace.data.report import BadFileReport
 from wavespace.errors import ConfigError
+from wavespace.files import to_plain
 from wavespace.geometry import n_frames
 
 log = logging.getLogger("wavespace.data")
@@ -71,15 +72,6 @@ def canonical_split(split: str) -> str:
         return SPLITS[str(split).lower()]
     except KeyError:
         raise ConfigError(f"unknown split '{split}': use train, validation or test") from None
-
-
-def plain(value: Any) -> Any:
-    """OmegaConf containers (datasets are built with ``_recursive_: false``) -> Python ones."""
-    from omegaconf import DictConfig, ListConfig, OmegaConf
-
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
 
 
 class FileDataset(Dataset):
@@ -119,7 +111,7 @@ class FileDataset(Dataset):
             raise ConfigError(f"data cache='{cache}' is not one of {', '.join(CACHE_MODES)}")
         self.cache_mode = cache
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
-        self.features = plain(features)
+        self.features = to_plain(features)  # datasets are built with ``_recursive_: false``
         self.report_dir = Path(report_dir) if report_dir else None
         self.cache_batch_size, self.cache_device = int(cache_batch_size), str(cache_device)
         self.progress = bool(progress)

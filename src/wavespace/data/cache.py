@@ -38,10 +38,17 @@ from typing import Any
 
 import numpy as np
 
-from wavespace.data.targets import atomic_save, digest, fingerprint
 from wavespace.errors import WavespaceError
+from wavespace.files import (
+    digest,
+    digest_bytes,
+    fingerprint,
+    jsonable,
+    save_array,
+    to_plain,
+    write_json,
+)
 from wavespace.geometry import common_frames, n_frames
-from wavespace.run import write_json
 
 log = logging.getLogger("wavespace.data.cache")
 
@@ -58,12 +65,12 @@ class FeatureCacheError(WavespaceError):
 
 def plain_features_config(features: Any) -> dict[str, Any]:
     """The features config as plain, resolved containers (what the cache key hashes)."""
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig
 
     if isinstance(features, DictConfig):
-        out = OmegaConf.to_container(features, resolve=True)
+        out = to_plain(features)
     elif isinstance(features, Mapping):
-        out = json.loads(json.dumps(dict(features), default=str))
+        out = jsonable(dict(features))
     else:
         raise TypeError(f"features must be a config mapping with _target_, got {type(features).__name__}")
     assert isinstance(out, dict)
@@ -79,7 +86,6 @@ def frontend_code_digest(target: str) -> str:
     such a change rebuild the cache (at worst needlessly, e.g. after a docstring edit) instead
     of silently serving features the current code would not compute.
     """
-    import hashlib
     import inspect
     from importlib.metadata import PackageNotFoundError, version
 
@@ -93,7 +99,7 @@ def frontend_code_digest(target: str) -> str:
         extra = version("nnAudio").encode()
     except PackageNotFoundError:
         extra = b""
-    return hashlib.sha1(source + extra).hexdigest()[:12]
+    return digest_bytes(source + extra, 12)
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ class FeatureCache:
                     if isinstance(result, str):
                         failed[f.file_id] = result
                     else:
-                        atomic_save(self.shard_path(f.file_id), result)
+                        save_array(self.shard_path(f.file_id), result)
                         frames[f.file_id] = int(result.shape[0])
                         jf.write(json.dumps({"id": f.file_id, "key": self.file_keys[f.file_id],
                                              "frames": frames[f.file_id]}) + "\n")

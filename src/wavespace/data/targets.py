@@ -9,9 +9,7 @@ so a changed file or a changed hop gives new targets, never stale ones.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,33 +18,15 @@ import numpy as np
 
 from wavespace import geometry
 from wavespace.data.midi import load_notes
+from wavespace.files import digest, fingerprint, save_array, write_text
 from wavespace.labels import notes_to_roll, notes_to_salience
 
 FORMAT_VERSION = 1
 ROLL_NAMES = ("frame", "onset", "offset", "velocity")
 
 
-def fingerprint(path: str | Path) -> dict[str, int | str]:
-    """What identifies a file's contents cheaply: name, size and modification time (ns)."""
-    st = os.stat(path)
-    return {"name": Path(path).name, "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
-
-
-def digest(obj: object, length: int = 16) -> str:
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha1(blob).hexdigest()[:length]
-
-
 def safe_name(file_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", file_id)[-120:]
-
-
-def atomic_save(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temporary name, then rename: readers never see half an array."""
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -127,14 +107,12 @@ class TargetStore:
             scale = 127.0 if name == "velocity" else 1.0
             roll[:, i, :] = np.round(rolls[name] * scale).T.astype(np.uint8)
         self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_save(roll_p, roll)
+        save_array(roll_p, roll)
         if s.salience:
             sal = notes_to_salience(notes, n_frames, s.frame_rate, s.fmin, s.bins_per_octave,
                                     s.n_bins, s.salience_sigma_bins)
-            atomic_save(sal_p, np.round(sal.T * 255.0).astype(np.uint8))
+            save_array(sal_p, np.round(sal.T * 255.0).astype(np.uint8))
         meta = {"midi": str(midi), "n_notes": len(notes), "n_samples": int(n_samples),
                 "n_frames": int(n_frames), "notes_start": float(notes.onset.min()),
                 "notes_end": float(notes.offset.max())}
-        tmp = meta_p.with_name(meta_p.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, meta_p)  # written last: its presence means the arrays are complete
+        write_text(meta_p, json.dumps(meta))  # written last: its presence means the arrays are complete
