@@ -49,16 +49,6 @@ class Notes:
         vel = np.full(len(onset), 100.0) if velocity is None else np.asarray(velocity, np.float64)
         return cls(onset, np.asarray(offset, np.float64), np.asarray(pitch, np.float64), vel)
 
-    def shifted(self, seconds: float) -> Notes:
-        return Notes(self.onset + seconds, self.offset + seconds, self.pitch, self.velocity)
-
-    def in_window(self, start: float, end: float) -> Notes:
-        """Notes overlapping [start, end), with times relative to ``start``."""
-        keep = (self.offset > start) & (self.onset < end)
-        return Notes(
-            self.onset[keep] - start, self.offset[keep] - start, self.pitch[keep],
-            self.velocity[keep],
-        )
 
 
 def note_frame_spans(

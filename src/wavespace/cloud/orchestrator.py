@@ -17,7 +17,6 @@ Cost safety, in the order things can go wrong:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import signal
 import threading
@@ -32,6 +31,7 @@ from wavespace.cloud.client import CapacityError, CloudError, PodSpec, RunpodCli
 from wavespace.cloud.defaults import Limits
 from wavespace.cloud.payload import ENV_VAR, JobPayload
 from wavespace.cloud.results import JobResult, ResultChannel
+from wavespace.files import write_json
 
 log = logging.getLogger(__name__)
 
@@ -336,10 +336,9 @@ class Orchestrator:
             "cost_per_hr": job.cost_per_hr, "cost_estimate": job.cost(self.clock()),
             "pod_job_dir": job.payload.job_dir(), "events": job.events,
         }
-        (job.local_dir / "pod.json").write_text(json.dumps(record, indent=2))
+        write_json(job.local_dir / "pod.json", record)
         if job.result is not None and job.result.result is not None:
-            target = job.local_dir / "result.json"
-            target.write_text(json.dumps(job.result.result, indent=2, default=str))
+            write_json(job.local_dir / "result.json", job.result.result)
 
     # ----------------------------------------------------------------- signals
     @contextlib.contextmanager

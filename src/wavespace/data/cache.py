@@ -382,11 +382,4 @@ class CacheReader:
         return np.ascontiguousarray(x.transpose(1, 2, 0))
 
 
-def cache_modes_help() -> str:
-    return ("auto: read a valid cache, rebuild a stale one, else extract on the fly; off: never; "
-            "require: fail unless a cache exists (rebuilding a stale one); build: like auto, but "
-            "also build a missing cache now")
-
-
-__all__ = ["CACHE_MODES", "CacheFile", "CacheReader", "FeatureCache", "FeatureCacheError",
-           "cache_modes_help"]
+__all__ = ["CACHE_MODES", "CacheFile", "CacheReader", "FeatureCache", "FeatureCacheError"]

@@ -81,9 +81,6 @@ class TargetStore:
         stem = self.directory / f"{safe_name(file_id)}-{key}"
         return stem.with_suffix(".roll.npy"), stem.with_suffix(".sal.npy"), stem.with_suffix(".json")
 
-    def has(self, file_id: str, midi: str | Path, n_samples: int) -> bool:
-        return self._paths(file_id, Path(midi), n_samples)[2].is_file()
-
     def get(self, file_id: str, midi: str | Path, n_samples: int) -> FileTargets:
         """Targets of a file whose audio has ``n_samples`` at ``spec.sample_rate``.
 
