@@ -67,5 +67,9 @@ def prepare_run(cfg: DictConfig) -> RunInfo:
         cfg.run_dir = str(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     plain = to_plain(cfg)
-    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain)))
+    from wavespace.provenance import provenance
+
+    # The code and library versions sit beside the config (not in it: they do not change the hash).
+    write_text(run_dir / "config.yaml",
+               OmegaConf.to_yaml(OmegaConf.create({**plain, "provenance": provenance()})))
     return RunInfo(run_id, run_dir, plain)

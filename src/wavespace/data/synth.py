@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch.utils.data import Dataset
 
-from wavespace import geometry
+import wavespace.geometry as geometry
 from wavespace.labels import (
     Notes,
     expand_spans,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wavespace import geometry
+import wavespace.geometry as geometry
 from wavespace.data.midi import load_notes
 from wavespace.files import digest, fingerprint, save_array, write_text
 from wavespace.labels import notes_to_roll, notes_to_salience

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from wavespace import geometry
+import wavespace.geometry as geometry
 from wavespace.errors import ConfigError
 
 NORMALIZE_MODES = ("none", "per_bin")
