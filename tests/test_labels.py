@@ -5,14 +5,9 @@ from wavespace.labels import (
     bin_frequencies,
     hz_to_midi,
     midi_to_hz,
-    n_frames_for,
     notes_to_roll,
     notes_to_salience,
 )
-
-
-def test_frame_count_matches_the_2s_spectrogram_of_the_study():
-    assert n_frames_for(44100, 256) == 173
 
 
 def test_roll_known_answer():

@@ -105,8 +105,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     from wavespace.callbacks import ConfigInCheckpoint, NonFiniteLossGuard
     from wavespace.features.fit_callback import FitNormalization
+    from wavespace.files import write_json
     from wavespace.loading import build_model
-    from wavespace.run import prepare_run, write_json
+    from wavespace.run import prepare_run
 
     _route_lightning_logs_to_root()
     resolve_metric(cfg)
@@ -191,8 +192,8 @@ def _job_output_dir() -> Path | None:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from wavespace.files import write_json
     from wavespace.loggers import finish_wandb
-    from wavespace.run import write_json
 
     out_dir = _job_output_dir()
     result: dict[str, Any] = {"status": "FAILED", "optimized_metric": cfg.get("optimized_metric")}
@@ -211,7 +212,7 @@ def main(cfg: DictConfig) -> float | None:
         finish_wandb(exit_code)
         result.update(run_id=cfg.get("run_id"), run_dir=cfg.get("run_dir"))
         if cfg.get("run_dir"):
-            from wavespace.run import to_plain
+            from wavespace.files import to_plain
 
             result["config"] = to_plain(cfg)
         if out_dir is not None:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.data.conftest import GEOMETRY
 from wavespace.data import AudioDataModule, MedleySolosDataset
 from wavespace.data.cache import CacheFile
 from wavespace.errors import DatasetNotFoundError
@@ -21,7 +22,7 @@ from wavespace.errors import DatasetNotFoundError
 
 def medley(root, split, tmp_path, **kw) -> MedleySolosDataset:
     kw.setdefault("cache", "off")
-    return MedleySolosDataset(root, split, cache_dir=tmp_path / "cache", progress=False, **kw)
+    return MedleySolosDataset(root, split, cache_dir=tmp_path / "cache", progress=False, **{**GEOMETRY, **kw})
 
 
 def test_splits_labels_crops_and_bad_files(medley_src, tmp_path):
