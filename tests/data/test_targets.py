@@ -10,7 +10,8 @@ import numpy as np
 
 from wavespace.data.midi import write_midi
 from wavespace.data.targets import TargetSpec, TargetStore
-from wavespace.labels import Notes, n_frames_for
+from wavespace.geometry import n_frames
+from wavespace.labels import Notes
 
 SR, N_SAMPLES = 22050, 2 * 22050
 
@@ -56,9 +57,9 @@ def test_another_hop_gets_targets_on_its_own_frame_grid(tmp_path):
     midi, root = tmp_path / "piece.midi", tmp_path / "targets"
     _write(midi, 69)
     keys, onset, n = _sounding(TargetStore(root, TargetSpec(SR, 256)), midi)
-    assert (keys, onset, n) == ({69}, round(0.5 * SR / 256), n_frames_for(N_SAMPLES, 256))
+    assert (keys, onset, n) == ({69}, round(0.5 * SR / 256), n_frames(N_SAMPLES, 256))
     keys, onset, n = _sounding(TargetStore(root, TargetSpec(SR, 512)), midi)
-    assert (keys, onset, n) == ({69}, round(0.5 * SR / 512), n_frames_for(N_SAMPLES, 512))
+    assert (keys, onset, n) == ({69}, round(0.5 * SR / 512), n_frames(N_SAMPLES, 512))
     assert len(_roll_files(root)) == 2 and len({p.parent for p in _roll_files(root)}) == 2
     # The hop-256 targets are still there and still right.
-    assert _sounding(TargetStore(root, TargetSpec(SR, 256)), midi)[1:] == (43, n_frames_for(N_SAMPLES, 256))
+    assert _sounding(TargetStore(root, TargetSpec(SR, 256)), midi)[1:] == (43, n_frames(N_SAMPLES, 256))
