@@ -50,6 +50,18 @@ def _checkpoint_progress(path: Path) -> tuple[int, int]:
     return int(ckpt.get("epoch", -1)), int(ckpt.get("global_step", -1))
 
 
+def _warn_if_code_changed(path: Path) -> None:
+    """Resuming with other code than the checkpoint's is allowed, but never silently."""
+    import torch
+
+    from wavespace.provenance import version_change
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    warning = version_change(ckpt.get("wavespace", {}).get("provenance"))
+    if warning:
+        log.warning(warning)
+
+
 def _progress(trainer: Any, last_checkpoint: Path | None) -> tuple[int, int]:
     """Epochs completed and optimizer steps taken.
 
@@ -93,8 +105,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     from wavespace.callbacks import ConfigInCheckpoint, NonFiniteLossGuard
     from wavespace.features.fit_callback import FitNormalization
+    from wavespace.files import write_json
     from wavespace.loading import build_model
-    from wavespace.run import prepare_run, write_json
+    from wavespace.run import prepare_run
 
     _route_lightning_logs_to_root()
     resolve_metric(cfg)
@@ -119,6 +132,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if ckpt_path:
         epoch, step = _checkpoint_progress(Path(ckpt_path))
         log.info("Resuming from %s (epoch %d, global step %d)", ckpt_path, epoch, step)
+        _warn_if_code_changed(Path(ckpt_path))
 
     started = time.time()
     metrics: dict[str, float] = {}
@@ -178,8 +192,8 @@ def _job_output_dir() -> Path | None:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from wavespace.files import write_json
     from wavespace.loggers import finish_wandb
-    from wavespace.run import write_json
 
     out_dir = _job_output_dir()
     result: dict[str, Any] = {"status": "FAILED", "optimized_metric": cfg.get("optimized_metric")}
@@ -198,7 +212,7 @@ def main(cfg: DictConfig) -> float | None:
         finish_wandb(exit_code)
         result.update(run_id=cfg.get("run_id"), run_dir=cfg.get("run_dir"))
         if cfg.get("run_dir"):
-            from wavespace.run import to_plain
+            from wavespace.files import to_plain
 
             result["config"] = to_plain(cfg)
         if out_dir is not None:

@@ -17,6 +17,7 @@ import re
 import secrets as pysecrets
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,8 @@ class RunpodLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
         from wavespace.cloud.client import PodSpec, RunpodClient
-        from wavespace.cloud.orchestrator import Job, Limits, Orchestrator
+        from wavespace.cloud.defaults import Limits
+        from wavespace.cloud.orchestrator import Job, Orchestrator
         from wavespace.cloud.secrets import install_redaction
 
         setup_globals()
@@ -178,13 +180,10 @@ class RunpodLauncher(Launcher):
                        network_volume_id=p.network_volume_id,
                        volume_mount_path=str(p.volume_mount_path),
                        data_center_id=p.data_center_id)
-        limits = Limits(max_concurrent=int(p.max_concurrent), max_runtime_s=float(p.max_runtime_s),
-                        startup_grace_s=float(p.startup_grace_s),
-                        poll_interval_s=float(p.poll_interval_s),
-                        capacity_wait_s=float(p.capacity_wait_s),
-                        result_grace_s=float(p.result_grace_s))
+        # Every Limits field is a launcher field of the same name (the config inherits them).
+        limits = Limits(**{f.name: type(f.default)(p[f.name]) for f in fields(Limits)})
         results = self._results(configs[0]) if configs else None
-        client = RunpodClient(retries=int(p.create_retries), backoff_s=float(p.retry_backoff_s))
+        client = RunpodClient(retries=limits.create_retries, backoff_s=limits.retry_backoff_s)
         orchestrator = Orchestrator(client, spec, env, results, limits,
                                     name_prefix=f"{p.name_prefix}-{self.sweep_id}-")
         finished = orchestrator.run(jobs, wait=bool(p.wait))
