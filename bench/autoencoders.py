@@ -108,10 +108,16 @@ def throughput(device: str, steps: int) -> None:
 
 
 # -- training runs ---------------------------------------------------------------------------
+def max_time(minutes: float) -> str:
+    """Lightning's DD:HH:MM:SS for a budget in minutes."""
+    s = int(round(minutes * 60))
+    return f"{s // 86400:02d}:{s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
 def train_run(variant: str, seed: int, minutes: float) -> Path:
     """Run dir of ``solos_<variant>`` trained for ``minutes`` (reused when it already finished)."""
     args = [f"experiment=solos_{variant}", f"seed={seed}", "logger=csv",
-            f"trainer.max_time=00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}",
+            f"trainer.max_time={max_time(minutes)}",
             "trainer.max_epochs=1000", "trainer.min_epochs=0",  # min_epochs would outlast the budget
             "callbacks.progress_bar.refresh_rate=0"]
     from omegaconf import open_dict
