@@ -124,12 +124,15 @@ class RunpodLauncher(Launcher):
         from wavespace.cloud.client import PodSpec, RunpodClient
         from wavespace.cloud.orchestrator import Job, Limits, Orchestrator
         from wavespace.cloud.secrets import install_redaction
+        from wavespace.errors import reported_errors
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
+        p = self.params
+        with reported_errors():  # no key: one line, as `python -m wavespace.cloud pods` says it
+            client = RunpodClient(retries=int(p.create_retries), backoff_s=float(p.retry_backoff_s))
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         install_redaction(logging.getLogger(), self.params.env_passthrough or [])
-        p = self.params
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if self.sweep_id is None:
@@ -184,7 +187,6 @@ class RunpodLauncher(Launcher):
                         capacity_wait_s=float(p.capacity_wait_s),
                         result_grace_s=float(p.result_grace_s))
         results = self._results(configs[0]) if configs else None
-        client = RunpodClient(retries=int(p.create_retries), backoff_s=float(p.retry_backoff_s))
         orchestrator = Orchestrator(client, spec, env, results, limits,
                                     name_prefix=f"{p.name_prefix}-{self.sweep_id}-")
         finished = orchestrator.run(jobs, wait=bool(p.wait))
@@ -206,7 +208,14 @@ class RunpodLauncher(Launcher):
             ret.status = JobStatus.COMPLETED
             ret.return_value = job.result.metric if job.result else None
         else:
-            ret.status = JobStatus.FAILED
-            ret.return_value = RuntimeError(f"job {job.payload.job_id} on pod {job.pod_id}: "
-                                            f"{job.reason or job.state}")
+            # As a failed local job does (wavespace.train.main): result.json says FAILED and why,
+            # the sweeper gets NaN and goes on, and wavespace.run.SweepReport fails the sweep.
+            from wavespace.run import write_json
+
+            reason = f"job {job.payload.job_id} on pod {job.pod_id}: {job.reason or job.state}"
+            result = dict(job.result.result or {}) if job.result else {}
+            if result.get("status") != "FAILED":
+                result.update(status="FAILED", error=reason, overrides=list(job.payload.overrides))
+            write_json(Path(job.local_dir) / "result.json", result)
+            ret.status, ret.return_value = JobStatus.COMPLETED, float("nan")
         return ret
