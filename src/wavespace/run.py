@@ -3,9 +3,7 @@ and the end-of-sweep report built from every job's ``result.json``."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -15,16 +13,9 @@ from typing import Any
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from wavespace.files import digest, jsonable, to_plain, write_text
+
 HASH_LENGTH = 10
-
-
-def to_plain(cfg: DictConfig) -> dict[str, Any]:
-    """Resolved config as plain containers, without Hydra's own node."""
-    if "hydra" in cfg:  # composed with return_hydra_config: its sweep keys only resolve in a job
-        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-    data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    assert isinstance(data, dict)
-    return data
 
 
 def _drop(node: Any, parts: list[str]) -> None:
@@ -42,11 +33,10 @@ def _drop(node: Any, parts: list[str]) -> None:
 
 def config_hash(plain: dict[str, Any], ignore: list[str]) -> str:
     """Hash of everything that changes a run's results (the ignore list names what does not)."""
-    data = json.loads(json.dumps(plain, default=str))
+    data = jsonable(plain)
     for key in [*ignore, "run_id", "run_dir"]:
         _drop(data, key.split("."))
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha1(blob).hexdigest()[:HASH_LENGTH]
+    return digest(data, HASH_LENGTH)
 
 
 @dataclass
@@ -85,18 +75,9 @@ def prepare_run(cfg: DictConfig) -> RunInfo:
     from wavespace.provenance import provenance
 
     # The code and library versions sit beside the config (not in it: they do not change the hash).
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create({**plain, "provenance": provenance()})))
+    write_text(run_dir / "config.yaml",
+               OmegaConf.to_yaml(OmegaConf.create({**plain, "provenance": provenance()})))
     return RunInfo(run_id, run_dir, plain)
-
-
-def write_json(path: str | Path, data: dict[str, Any]) -> Path:
-    """Write JSON atomically (a killed process never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
-    return path
 
 
 # -- sweeps ---------------------------------------------------------------------------------

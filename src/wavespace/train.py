@@ -134,8 +134,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         ResumeState,
     )
     from wavespace.features.fit_callback import FitNormalization
+    from wavespace.files import write_json
     from wavespace.loading import build_model
-    from wavespace.run import prepare_run, write_json
+    from wavespace.run import prepare_run
 
     _route_lightning_logs_to_root()
     resolve_metric(cfg)
@@ -236,8 +237,8 @@ def _in_multirun() -> bool:
 
 def _record_result(cfg: DictConfig, result: dict[str, Any], exit_code: int) -> None:
     """End W&B and write the job's ``result.json`` (what sweeps and the cloud launcher read)."""
+    from wavespace.files import to_plain, write_json
     from wavespace.loggers import finish_wandb
-    from wavespace.run import to_plain, write_json
 
     finish_wandb(exit_code)
     result.update(run_id=cfg.get("run_id"), run_dir=cfg.get("run_dir"))

@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 
 import wavespace.data.cache as cache_mod
-from tests.data.conftest import tone, write_wav
+from tests.data.conftest import GEOMETRY, tone, write_wav
 from wavespace.data import FeatureCacheError, MaestroDataset, MedleySolosDataset
 from wavespace.data.cache import CacheFile, FeatureCache, run_frontend
 from wavespace.labels import Notes
@@ -23,12 +23,12 @@ F16 = {"rtol": 2e-3, "atol": 2e-3}
 
 def medley(root, split, tmp_path, features, cache, **kw):
     return MedleySolosDataset(root, split, cache=cache, cache_dir=tmp_path / "cache", features=features,
-                              progress=False, **kw)
+                              progress=False, **{**GEOMETRY, **kw})
 
 
 def maestro(root, split, tmp_path, features, cache, **kw):
     return MaestroDataset(root, split, cache=cache, cache_dir=tmp_path / "cache", features=features,
-                          clip_seconds=2.0, progress=False, **kw)
+                          clip_seconds=2.0, progress=False, **{**GEOMETRY, **kw})
 
 
 @pytest.mark.parametrize("which", ["medley", "maestro"])

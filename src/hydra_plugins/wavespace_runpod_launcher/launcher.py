@@ -17,6 +17,7 @@ import re
 import secrets as pysecrets
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -122,15 +123,18 @@ class RunpodLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
         from wavespace.cloud.client import PodSpec, RunpodClient
-        from wavespace.cloud.orchestrator import Job, Limits, Orchestrator
+        from wavespace.cloud.defaults import Limits
+        from wavespace.cloud.orchestrator import Job, Orchestrator
         from wavespace.cloud.secrets import install_redaction
         from wavespace.errors import reported_errors
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
         p = self.params
+        # Every Limits field is a launcher field of the same name (the config inherits them).
+        limits = Limits(**{f.name: type(f.default)(p[f.name]) for f in fields(Limits)})
         with reported_errors():  # no key: one line, as `python -m wavespace.cloud pods` says it
-            client = RunpodClient(retries=int(p.create_retries), backoff_s=float(p.retry_backoff_s))
+            client = RunpodClient(retries=limits.create_retries, backoff_s=limits.retry_backoff_s)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         install_redaction(logging.getLogger(), self.params.env_passthrough or [])
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -181,11 +185,6 @@ class RunpodLauncher(Launcher):
                        network_volume_id=p.network_volume_id,
                        volume_mount_path=str(p.volume_mount_path),
                        data_center_id=p.data_center_id)
-        limits = Limits(max_concurrent=int(p.max_concurrent), max_runtime_s=float(p.max_runtime_s),
-                        startup_grace_s=float(p.startup_grace_s),
-                        poll_interval_s=float(p.poll_interval_s),
-                        capacity_wait_s=float(p.capacity_wait_s),
-                        result_grace_s=float(p.result_grace_s))
         results = self._results(configs[0]) if configs else None
         orchestrator = Orchestrator(client, spec, env, results, limits,
                                     name_prefix=f"{p.name_prefix}-{self.sweep_id}-")
@@ -210,7 +209,7 @@ class RunpodLauncher(Launcher):
         else:
             # As a failed local job does (wavespace.train.main): result.json says FAILED and why,
             # the sweeper gets NaN and goes on, and wavespace.run.SweepReport fails the sweep.
-            from wavespace.run import write_json
+            from wavespace.files import write_json
 
             reason = f"job {job.payload.job_id} on pod {job.pod_id}: {job.reason or job.state}"
             result = dict(job.result.result or {}) if job.result else {}
