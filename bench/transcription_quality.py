@@ -126,11 +126,12 @@ def render_all(midis: list[Path], soundfonts: list[Path], out: Path, sample_rate
 def run_ours(ckpt: str, jobs: list[tuple[Path, Path, str]], out: Path, repeats: int = 1) -> dict[str, float]:
     import torch
 
-    from wavespace.midi_io import write_midi
-    from wavespace.transcribe import load_model, read_audio, transcribe_audio
+    from wavespace.data.midi import write_midi
+    from wavespace.transcription.inference import load_transcriber, transcribe_audio
+    from wavespace.transcription.outputs import read_audio
 
     torch.set_num_threads(1)
-    model = load_model(ckpt)
+    model = load_transcriber(ckpt)
     sr = int(model.features.sample_rate)
     transcribe_audio(model, read_audio(jobs[0][1], sr))  # warm-up; chunking as the CLI's defaults
     times = {}
@@ -165,15 +166,14 @@ def score(jobs, midi_dir: Path, times: dict[str, float]) -> dict[str, dict]:
     import soundfile as sf
 
     from wavespace.data.midi import load_notes
-    from wavespace.metrics import mean_scores, transcription_scores
-    from wavespace.midi_io import read_midi
+    from wavespace.transcription.metrics import mean_scores, transcription_scores
 
     rows: dict[str, list] = {}
     audio_s: dict[str, float] = {}
     wall: dict[str, float] = {}
     for midi, wav, font in jobs:
         ref = load_notes(midi, sustain=True)  # the labels' own rule: pedal extends offsets
-        est = read_midi(midi_dir / font / f"{wav.stem}.mid")
+        est = load_notes(midi_dir / font / f"{wav.stem}.mid", sustain=False, allow_empty=True)
         s = transcription_scores(ref, est)
         for group in (font, "all"):
             rows.setdefault(group, []).append({k: s[k] for k in ("frame_f1", "note_f1", "note_offset_f1")})

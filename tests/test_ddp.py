@@ -28,7 +28,7 @@ def test_ddp_two_processes_train_and_agree_on_metrics(tmp_path, compose_cfg):
     from wavespace.run import to_plain  # noqa: F401  (config round trip is exercised by load)
 
     model = wavespace.load(Path(run) / "checkpoints" / "last.ckpt")
-    config = model.wavespace_config
+    config = model.run_config
     from hydra.utils import instantiate
 
     val = instantiate(config["data"]["val"])

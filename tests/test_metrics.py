@@ -2,7 +2,7 @@ import mir_eval
 import numpy as np
 import torch
 
-from wavespace.metrics import FrameMetrics, frame_scores, roll_to_frequencies
+from wavespace.transcription.metrics import FrameMetrics, frame_scores, roll_to_frequencies
 
 
 def _rolls(seed=0):

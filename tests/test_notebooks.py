@@ -26,6 +26,6 @@ def test_notebook_executes_on_a_tiny_run(notebook, tmp_path, monkeypatch):
     for cell in cells:
         if cell["cell_type"] == "code":
             exec(compile("".join(cell["source"]), f"{notebook.name}", "exec"), namespace)
-    assert namespace["model"].wavespace_config["run_dir"] == str(run)
+    assert namespace["model"].run_config["run_dir"] == str(run)
     assert set(namespace["scores"]) >= {"precision", "recall", "f1"}
     assert os.path.isdir(namespace["run_dir"])

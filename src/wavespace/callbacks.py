@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
 from wavespace.errors import NonFiniteLossError
-from wavespace.figures import prediction_figure, save_figure
+from wavespace.figures import save_figure
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,12 @@ class ConfigInCheckpoint(Callback):
 
 
 class PredictionFigures(Callback):
-    """After validation, draw predictions vs targets for a few clips, save PNGs, log to W&B."""
+    """After validation, let the task draw its kept examples: PNGs (and WAVs) in ``figures/``, W&B.
+
+    The task decides what a panel shows (:meth:`wavespace.tasks.base.Task.figure`) and which
+    waveforms are worth hearing (:meth:`~wavespace.tasks.base.Task.figure_audio`); this callback
+    only decides when, writes the files and logs them.
+    """
 
     def __init__(self, dirpath: str | Path, every_n_epochs: int = 1, n_examples: int = 2, log_audio: bool = True) -> None:
         self.dirpath, self.every = Path(dirpath), max(1, int(every_n_epochs))
@@ -76,27 +82,39 @@ class PredictionFigures(Callback):
             return
         if trainer.current_epoch % self.every:
             return
-        frame_rate = getattr(pl_module.features, "frame_rate", 1.0)
-        paths = []
+        epoch = trainer.current_epoch
+        paths: list[Path] = []
+        clips: dict[str, np.ndarray] = {}
         for i in range(min(self.n_examples, next(iter(batch.values())).shape[0])):
-            example = {k: v[i].float().numpy() for k, v in batch.items() if k != "audio"}
-            fig = prediction_figure(example, frame_rate, f"epoch {trainer.current_epoch}, example {i}")
-            paths.append(save_figure(fig, self.dirpath / f"epoch{trainer.current_epoch:03d}_example{i}.png"))
-        self.saved.extend(paths)
-        self._log_to_wandb(trainer, pl_module, paths, batch)
+            example = {k: v[i].float().numpy() for k, v in batch.items()}
+            fig = pl_module.figure(example, f"epoch {epoch}, example {i}")
+            paths.append(save_figure(fig, self.dirpath / f"epoch{epoch:03d}_example{i}.png"))
+            if self.log_audio:
+                for name, wave in pl_module.figure_audio(example).items():
+                    clips[f"example{i}_{name}"] = np.asarray(wave, dtype=np.float32)
+        sample_rate = int(getattr(pl_module.features, "sample_rate", 22050))
+        audio_paths = [self._write_wav(self.dirpath / f"epoch{epoch:03d}_{name}.wav", wave, sample_rate)
+                       for name, wave in clips.items()]
+        self.saved.extend(paths + audio_paths)
+        self._log_to_wandb(trainer, paths, clips, sample_rate)
 
-    def _log_to_wandb(self, trainer: L.Trainer, pl_module: L.LightningModule, paths: list[Path], batch: dict) -> None:
+    @staticmethod
+    def _write_wav(path: Path, wave: np.ndarray, sample_rate: int) -> Path:
+        import soundfile as sf
+
+        peak = float(np.abs(wave).max()) if wave.size else 0.0
+        sf.write(path, wave / peak * 0.9 if peak > 1.0 else wave, sample_rate, subtype="PCM_16")
+        return path
+
+    def _log_to_wandb(self, trainer: L.Trainer, paths: list[Path], clips: dict[str, np.ndarray], sample_rate: int) -> None:
         from lightning.pytorch.loggers import WandbLogger
 
         for logger in trainer.loggers:
             if not isinstance(logger, WandbLogger):
                 continue
             logger.log_image(key="val/examples", images=[str(p) for p in paths], step=trainer.global_step)
-            if self.log_audio and "audio" in batch:
+            if clips:
                 import wandb
 
-                sr = getattr(pl_module.features, "sample_rate", 22050)
-                clips = [wandb.Audio(batch["audio"][i].numpy(), sample_rate=sr) for i in range(len(paths))]
-                logger.experiment.log({"val/audio": clips}, step=trainer.global_step)
-
-
+                logger.experiment.log({"val/audio": [wandb.Audio(w, sample_rate=sample_rate, caption=name)
+                                                     for name, w in clips.items()]}, step=trainer.global_step)

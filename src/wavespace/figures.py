@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -34,6 +35,21 @@ def prediction_figure(example: dict[str, np.ndarray], frame_rate: float, title: 
             _show(axes[row, 1], example[f"target_{head}"], f"target {head}", frame_rate)
         else:
             axes[row, 1].axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def maps_figure(example: Mapping[str, np.ndarray], frame_rate: float, title: str = "") -> plt.Figure:
+    """One row per 2-D map of an example ([F, T], or the first channel of [C, F, T]).
+
+    The default panel of a task: whatever it kept, each map with its own colour scale.
+    """
+    maps = {k: (v[0] if v.ndim == 3 else v) for k, v in example.items() if v.ndim in (2, 3)}
+    fig, axes = plt.subplots(max(1, len(maps)), 1, figsize=(8, 2.2 * max(1, len(maps))), squeeze=False)
+    for ax, (name, image) in zip(axes[:, 0], maps.items()):
+        _show(ax, image, name, frame_rate, "viridis", unit=False)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

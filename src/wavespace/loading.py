@@ -1,8 +1,13 @@
-"""Rebuild a trained model from a checkpoint or run directory, without Hydra's CLI."""
+"""Build a task from a config, and rebuild a trained one from its checkpoint, without Hydra's CLI.
+
+``build_model`` is the one place a task is assembled (front-end, then the task with its net):
+``train`` uses it for a new run and ``load`` for a finished one, so both always agree.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,30 +32,36 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise FileNotFoundError(f"no checkpoint in run directory {path} (looked for metrics.json and checkpoints/last.ckpt)")
 
 
+def build_model(cfg: Any, restoring: bool = False) -> Any:
+    """The task of a run config (``cfg.features`` and ``cfg.model``), freshly initialised.
+
+    With ``restoring`` the front-end may first adapt its config to a build whose weights come
+    from a checkpoint (:meth:`wavespace.features.base.Frontend.restore_config`: EnCodec then
+    skips its download, the checkpoint holds the weights).
+    """
+    from hydra.utils import get_class, instantiate
+    from omegaconf import DictConfig, OmegaConf
+
+    cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
+    features_cfg = cfg.features
+    if restoring:
+        features_cfg = get_class(features_cfg._target_).restore_config(features_cfg.copy())
+    features = instantiate(features_cfg)
+    return instantiate(cfg.model, features=features)
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """Return the trained LightningModule (eval mode) stored at ``path``.
+    """Return the trained task (eval mode) stored at ``path`` (a ``.ckpt`` or a run directory).
 
     The checkpoint carries the resolved run config; the task, its net and its front-end are
-    rebuilt from it with ``hydra.utils.instantiate`` and the weights loaded strictly. The config
-    is attached as ``model.wavespace_config``.
+    rebuilt from it by :func:`build_model` and the weights loaded strictly. The config and the
+    file are on the task as ``model.run_config`` and ``model.checkpoint_path``.
     """
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
     ckpt_path = resolve_checkpoint(path)
     ckpt = torch.load(ckpt_path, map_location=map_location, weights_only=True)
-    if "wavespace" not in ckpt:
+    if not isinstance(ckpt, Mapping) or "wavespace" not in ckpt:
         raise ValueError(f"{ckpt_path} was not written by wavespace.train (no 'wavespace' entry)")
-    config = ckpt["wavespace"]["config"]
-    cfg = OmegaConf.create(config)
-    if cfg.features.get("weights") not in (None, "random"):
-        # Pretrained front-end weights (EnCodec) are inside the checkpoint's state dict:
-        # build with random ones and let load_state_dict fill them, with no download.
-        cfg.features.weights = "random"
-    features = instantiate(cfg.features)
-    model = instantiate(cfg.model, features=features)
-    model.load_state_dict(ckpt["state_dict"], strict=True)
+    model = build_model(ckpt["wavespace"]["config"], restoring=True)
+    model.restore(ckpt, str(ckpt_path))
     model.eval()
-    model.wavespace_config = config
-    model.wavespace_checkpoint = str(ckpt_path)
     return model.to(map_location)

@@ -62,6 +62,29 @@ def _progress(trainer: Any, last_checkpoint: Path | None) -> tuple[int, int]:
     return trainer.current_epoch, trainer.global_step
 
 
+def resolve_metric(cfg: DictConfig) -> tuple[str, str]:
+    """Fill ``optimized_metric`` / ``optimized_mode`` left null with what the task declares.
+
+    Each task logs its own metrics (an autoencoder has no frame F1), so the metric that picks the
+    best checkpoint and that sweeps optimize is the task's unless the user names another.
+    """
+    from hydra.utils import get_class
+    from omegaconf import open_dict
+
+    task = get_class(cfg.model._target_)
+    metric = cfg.get("optimized_metric") or getattr(task, "metric", "val/loss")
+    mode = cfg.get("optimized_mode") or (getattr(task, "metric_mode", "min") if metric == getattr(task, "metric", None) else None)
+    if mode is None:
+        mode = "max" if any(k in metric for k in ("f1", "acc", "precision", "recall")) else "min"
+    if mode not in ("min", "max"):
+        from wavespace.errors import ConfigError
+
+        raise ConfigError(f"optimized_mode must be 'min' or 'max', not '{mode}'.")
+    with open_dict(cfg):
+        cfg.optimized_metric, cfg.optimized_mode = metric, mode
+    return metric, mode
+
+
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build everything from ``cfg``, fit (resuming if the run exists), test; return metrics."""
     import lightning as L
@@ -70,16 +93,17 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     from wavespace.callbacks import ConfigInCheckpoint, NonFiniteLossGuard
     from wavespace.features.fit_callback import FitNormalization
+    from wavespace.loading import build_model
     from wavespace.run import prepare_run, write_json
 
     _route_lightning_logs_to_root()
+    resolve_metric(cfg)
     run = prepare_run(cfg)
     log.info("Run %s in %s", run.run_id, run.run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = instantiate(cfg.data)
-    features = instantiate(cfg.features)
-    model = instantiate(cfg.model, features=features)
+    model = build_model(cfg)
     callbacks = instantiate_collection(cfg.get("callbacks"))
     callbacks += [
         ConfigInCheckpoint(run.config, run.run_id),
@@ -122,10 +146,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
 
 def format_summary(summary: dict[str, Any], optimized_metric: str) -> str:
-    """The short table a user reads at the end of a run."""
+    """The short table a user reads at the end of a run: every epoch-level val/test metric the
+    task logged (whatever the task), the sweep metric marked."""
     metrics = summary["metrics"]
-    shown = ("val/frame", "test/frame", "val/note", "test/note")
-    keys = [k for k in sorted(metrics) if k.startswith(shown) or k in ("val/loss", "test/loss")]
+    keys = [k for k in sorted(metrics) if k.startswith(("val/", "test/")) and not k.endswith("_step")]
     width = max([len(k) for k in keys] + [len(optimized_metric)])
     lines = ["", "Results".ljust(width) + "   value", "-" * (width + 10)]
     lines += [f"{k.ljust(width)}   {metrics[k]:.4f}" + ("  <- sweep metric" if k == optimized_metric else "") for k in keys]
@@ -168,7 +192,7 @@ def main(cfg: DictConfig) -> float | None:
                 result["error"] = f"{type(exc).__name__}: {exc}"
                 raise
         summary = objects["summary"]
-        result.update(summary, status="COMPLETED")
+        result.update(summary, status="COMPLETED", optimized_metric=cfg.get("optimized_metric"))
         exit_code = 0
     finally:
         finish_wandb(exit_code)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli
-from wavespace.transcribe import plan_chunks, predict_activations
+from wavespace.transcription.inference import plan_chunks, predict_activations
 
 
 def test_chunks_tile_every_frame_once():

@@ -63,6 +63,12 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(x, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
 
 
+def audio_extensions() -> set[str]:
+    """File extensions of every format this soundfile/libsndfile build can read."""
+    exts = {f".{k.lower()}" for k in sf.available_formats()}
+    return exts | {".aif", ".oga", ".opus"} if ".aiff" in exts else exts
+
+
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """Whole file as float32 mono at ``sample_rate``."""
     try:

@@ -59,8 +59,12 @@ def apply_sustain(notes: Notes, intervals: np.ndarray) -> Notes:
     return Notes(notes.onset, offset, notes.pitch, notes.velocity)
 
 
-def load_notes(path: str | Path, sustain: bool = True) -> Notes:
-    """All non-drum notes of a MIDI file (seconds), sorted by onset, sustain applied per track."""
+def load_notes(path: str | Path, sustain: bool = True, allow_empty: bool = False) -> Notes:
+    """All non-drum notes of a MIDI file (seconds), sorted by onset, sustain applied per track.
+
+    A file without notes is an error for datasets (a label file that labels nothing) but a valid
+    answer when reading back a transcription of silence: ``allow_empty`` says which.
+    """
     import pretty_midi  # heavy-ish import, only where MIDI is read
 
     try:
@@ -81,6 +85,8 @@ def load_notes(path: str | Path, sustain: bool = True) -> Notes:
                 notes = apply_sustain(notes, pedal_intervals(t, v, end))
         parts.append(notes)
     if not parts:
+        if allow_empty:
+            return Notes.empty()
         raise MidiFileError("the MIDI file holds no notes")
     cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("onset", "offset", "pitch", "velocity")}
     order = np.argsort(cat["onset"], kind="stable")

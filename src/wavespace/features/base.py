@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,6 +44,15 @@ class Frontend(nn.Module):
     hop_length: int
     n_bins: int
     n_channels: int = 1
+
+    @classmethod
+    def restore_config(cls, cfg: Any) -> Any:
+        """The front-end config to build with when a checkpoint will supply the state dict.
+
+        Identity here; a front-end whose construction fetches weights (EnCodec) returns a
+        config that builds the same architecture without fetching anything.
+        """
+        return cfg
 
     @property
     def frame_rate(self) -> float:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -103,6 +104,15 @@ class EncodecLatents(Frontend):
         self.n_bins, self.n_channels = int(cfg.hidden_size), 1
         self.weights, self.center = str(weights), bool(center)
         self.set_normalization(normalize)
+
+    @classmethod
+    def restore_config(cls, cfg: Any) -> Any:
+        """Pretrained weights are inside the checkpoint's state dict: build the same (24 kHz)
+        architecture with random weights and let ``load_state_dict`` fill them, no download."""
+        if cfg.get("weights") not in (None, "random"):
+            cfg.weights = "random"
+            cfg.random_num_filters = 32  # the pretrained model's width
+        return cfg
 
     def train(self, mode: bool = True) -> EncodecLatents:
         """Keep the encoder in eval mode whatever Lightning asks (it is frozen)."""

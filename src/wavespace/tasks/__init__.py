@@ -1,5 +1,9 @@
-"""LightningModules: what is trained, its losses, metrics and logged samples (no Hydra here)."""
+"""LightningModules: what is trained, its losses, metrics and logged samples (no Hydra here).
 
+Every task subclasses :class:`wavespace.tasks.base.Task`.
+"""
+
+from wavespace.tasks.base import Task, build_net
 from wavespace.tasks.supervised import SupervisedSalience
 
-__all__ = ["SupervisedSalience"]
+__all__ = ["SupervisedSalience", "Task", "build_net"]

@@ -5,39 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
-from wavespace.decoding import DecodeParams, decode_notes
 from wavespace.errors import ConfigError
 from wavespace.features.base import Frontend
-from wavespace.labels import notes_to_roll
-from wavespace.metrics import (
-    FrameMetrics,
-    mean_scores,
-    note_scores,
-    roll_counts,
-    scores_from_counts,
-)
+from wavespace.tasks.base import Task
 from wavespace.tasks.losses import sparse_bce
-
-THRESHOLD_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-
-
-def build_net(net: nn.Module | Callable[..., nn.Module], features: Frontend) -> nn.Module:
-    """Complete a partially configured net with the front-end's output shape.
-
-    Configs give nets as ``_partial_`` so that input sizes come from the front-end that is
-    actually used, never from a second copy of the same numbers.
-    """
-    if isinstance(net, nn.Module):
-        return net
-    return net(in_channels=features.n_channels, in_bins=features.n_bins)
+from wavespace.transcription.decoding import DecodeParams
+from wavespace.transcription.metrics import FrameMetrics
+from wavespace.transcription.thresholds import (
+    FRAME_OBJECTIVES,
+    THRESHOLD_GRID,
+    reference_notes,
+    score_clips,
+    tune_thresholds,
+)
 
 
-class SupervisedSalience(L.LightningModule):
+class SupervisedSalience(Task):
     """Front-end -> net -> logits for each target the batch provides; weighted BCE per target.
 
     Targets are matched by name: the net's outputs ``salience``, ``frame``, ``onset`` (and any
@@ -51,6 +38,9 @@ class SupervisedSalience(L.LightningModule):
     testing and by ``wavespace.transcribe``. A ``velocity`` target is learned only where the
     frame target is on (its value elsewhere means nothing).
     """
+
+    metric = "val/frame_f1"
+    metric_mode = "max"
 
     def __init__(
         self,
@@ -70,17 +60,14 @@ class SupervisedSalience(L.LightningModule):
         decoding: Mapping[str, Any] | None = None,
         frame_threshold_for: str = "activations",
     ) -> None:
-        super().__init__()
-        if frame_threshold_for not in ("activations", "notes"):
+        super().__init__(net, features, optimizer, scheduler)
+        if frame_threshold_for not in FRAME_OBJECTIVES:
             raise ConfigError(f"model.frame_threshold_for must be 'activations' or 'notes', not "
                               f"'{frame_threshold_for}'")
         # Which frame F1 the tuned frame threshold serves (besides note-with-offset F1): that of
         # the thresholded activations (what test/frame_f1 reports: salience-style models), or
         # that of the decoded notes (what transcribe writes and evaluate scores: transcribers).
         self.frame_threshold_for = frame_threshold_for
-        self.features = features
-        self.net = build_net(net, features)
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.loss_weights = dict(loss_weights or {"salience": 1.0, "frame": 1.0, "onset": 1.0})
         # One weight for every target, or one per target name (onsets are far sparser than frames).
         self.pos_weight: float | dict[str, float] = (
@@ -104,26 +91,17 @@ class SupervisedSalience(L.LightningModule):
              "note_metrics": self.note_metrics, "tune_thresholds": self.tune_thresholds,
              "decoding": dict(self.decoding), "frame_threshold_for": frame_threshold_for}
         )
-        self.figure_batch: dict[str, torch.Tensor] | None = None
 
     # -- forward -----------------------------------------------------------------------------
-    def inputs(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Features for a batch: precomputed (feature cache) or computed here on the device."""
-        if "features" in batch:  # feature cache: raw front-end output, normalized here like forward()
-            return self.features.normalize(batch["features"].float())
-        with torch.no_grad():
-            return self.features(batch["audio"])
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        # Features are float32; a net cast to 16 bits (precision=bf16-true, .half()) takes its own.
-        dtype = next((p.dtype for p in self.net.parameters() if p.is_floating_point()), x.dtype)
-        return self.net(x.to(dtype))
-
-    @torch.no_grad()
-    def predict_audio(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Probabilities for a waveform batch [B, T] (what transcription and notebooks use)."""
-        out = self(self.features(audio.to(self.device)))
+    def postprocess(self, out: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Probabilities per head (what transcription and notebooks use)."""
         return {k: torch.sigmoid(v) for k, v in out.items()}
+
+    def figure(self, example: Mapping[str, np.ndarray], title: str) -> Any:
+        """Input, then each predicted map beside its target (as in the seed's Figure 6)."""
+        from wavespace.figures import prediction_figure
+
+        return prediction_figure(dict(example), self.features.frame_rate, title)
 
     def losses(self, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         parts = {}
@@ -182,12 +160,12 @@ class SupervisedSalience(L.LightningModule):
             if self.note_metrics:
                 self._collect_note_clips(out, batch, n, stage)
         if stage == "val" and batch_idx == 0:
-            keep = {k: torch.sigmoid(v[:4].float()).cpu() for k, v in out.items()}
-            keep.update({f"target_{k}": v[:4].cpu() for k, v in batch.items() if k != "audio"})
-            keep["input"] = self.inputs({k: v[:4] for k, v in batch.items()}).cpu()
+            keep = {k: torch.sigmoid(v[:4].float()) for k, v in out.items()}
+            keep.update({f"target_{k}": v[:4] for k, v in batch.items() if k not in ("audio", "features")})
+            keep["input"] = self.inputs({k: v[:4] for k, v in batch.items()})
             if "audio" in batch:
-                keep["audio"] = batch["audio"][:4].float().cpu()
-            self.figure_batch = keep
+                keep["audio"] = batch["audio"][:4]
+            self.keep_figure_batch(keep)
 
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, batch_idx, "val")
@@ -240,56 +218,17 @@ class SupervisedSalience(L.LightningModule):
         for i in range(probs["frame"].shape[0]):
             clips.append({**{k: v[i] for k, v in probs.items()}, **{k: v[i] for k, v in targets.items()}})
 
-    def _reference_notes(self, clip: Mapping[str, np.ndarray]) -> Any:
-        """Notes of a target roll: onsets where the onset target says, held while the frame is on."""
-        ref_params = DecodeParams(0.5, 0.5, min_duration=0.0, onset_mode="edge", min_midi=self.decoding["min_midi"])
-        onset = clip.get("target_onset")
-        return decode_notes(clip["target_frame"].astype(np.float32), None if onset is None else onset.astype(np.float32),
-                            self.features.frame_rate, ref_params)
-
-    def _score_clips(self, clips: list, refs: list, params: DecodeParams) -> dict[str, float]:
-        rows, counts = [], np.zeros((2, 3))  # [activations >= threshold, decoded notes] x [tp, ref, est]
-        for clip, ref in zip(clips, refs):
-            onset = clip.get("onset")
-            est = decode_notes(clip["frame"].astype(np.float32), None if onset is None else onset.astype(np.float32),
-                               self.features.frame_rate, params,
-                               clip["velocity"].astype(np.float32) if "velocity" in clip else None)
-            rows.append(note_scores(ref, est))
-            target = clip["target_frame"]
-            counts[0] += roll_counts(target, clip["frame"] >= params.frame_threshold)
-            # Frames of the decoded notes: what transcribe writes and evaluate/mir_eval score.
-            roll = notes_to_roll(est, target.shape[1], self.features.frame_rate, params.min_midi,
-                                 target.shape[0])["frame"]
-            counts[1] += roll_counts(target, roll >= 0.5)
-        scores = mean_scores(rows)
-        scores["frame_f1_at_threshold"] = scores_from_counts(*counts[0])["f1"]
-        scores["frame_f1_notes"] = scores_from_counts(*counts[1])["f1"]
-        return scores
-
-    def _tune(self, clips: list, refs: list) -> tuple[float, float]:
-        """Onset threshold for note-onset F1, then frame threshold for note-with-offset F1 plus
-        frame F1, of the activations or of the decoded notes (``frame_threshold_for``)."""
-        base = self.decode_params()
-        onset_t = base.onset_threshold
-        if "onset" in clips[0]:
-            onset_t = max(self.threshold_grid, key=lambda t: self._score_clips(
-                clips, refs, base.with_thresholds(onset=t))["note_f1"])
-        def frame_objective(t: float) -> float:
-            s = self._score_clips(clips, refs, base.with_thresholds(frame=t, onset=onset_t))
-            frame_key = "frame_f1_notes" if self.frame_threshold_for == "notes" else "frame_f1_at_threshold"
-            return s["note_offset_f1"] + s[frame_key]
-        frame_t = max(self.threshold_grid, key=frame_objective)
-        return float(frame_t), float(onset_t)
-
     def _log_note_metrics(self, stage: str, tune: bool) -> None:
         clips = self._note_clips[stage]
         self._note_clips[stage] = []
         if not clips:
             return
-        refs = [self._reference_notes(c) for c in clips]
+        fr, min_midi = self.features.frame_rate, self.decoding["min_midi"]
+        refs = [reference_notes(c, fr, min_midi) for c in clips]
         if tune:
-            self.decode_thresholds.copy_(torch.tensor(self._tune(clips, refs)))
-        scores = self._score_clips(clips, refs, self.decode_params())
+            tuned = tune_thresholds(clips, refs, self.decode_params(), fr, self.threshold_grid, self.frame_threshold_for)
+            self.decode_thresholds.copy_(torch.tensor(tuned))
+        scores = score_clips(clips, refs, self.decode_params(), fr)
         for key in ("note_f1", "note_precision", "note_recall", "note_offset_f1"):
             self.log(f"{stage}/{key}", scores[key], prog_bar=(key == "note_f1"), sync_dist=True)
         if stage == "val":
@@ -297,12 +236,3 @@ class SupervisedSalience(L.LightningModule):
             self.log("val/frame_f1_notes", scores["frame_f1_notes"], sync_dist=True)
             self.log("val/threshold_frame", float(self.decode_thresholds[0]), sync_dist=True)
             self.log("val/threshold_onset", float(self.decode_thresholds[1]), sync_dist=True)
-
-    def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params)
-        if self.scheduler_factory is None:
-            return optimizer
-        total = int(self.trainer.estimated_stepping_batches)
-        scheduler = self.scheduler_factory(optimizer, total_steps=total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

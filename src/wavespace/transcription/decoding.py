@@ -116,20 +116,3 @@ def decode_notes(
     else:
         vel = np.full(len(keys), p.default_velocity)
     return Notes.from_arrays(start / frame_rate, end / frame_rate, keys + p.min_midi, np.round(vel))
-
-
-def decode_batch(
-    probs: dict[str, np.ndarray], frame_rate: float, params: DecodeParams | None = None
-) -> list[Notes]:
-    """Decode a batch of activations (each [B, n_keys, T]) clip by clip."""
-    n = probs["frame"].shape[0]
-    return [
-        decode_notes(
-            probs["frame"][i],
-            probs["onset"][i] if "onset" in probs else None,
-            frame_rate,
-            params,
-            probs["velocity"][i] if "velocity" in probs else None,
-        )
-        for i in range(n)
-    ]

@@ -1,0 +1,129 @@
+"""What every Wavespace task shares: one small LightningModule base that studies subclass.
+
+A task is a front-end, a net and a training objective. The base owns everything that is the
+same for all of them, so that a new study needs only a net (``wavespace.models``), a subclass
+that says what is learned (``training_step`` / ``validation_step``) and a ``conf/model/*.yaml``:
+
+* the net arrives as a ``_partial_`` and is completed here with the front-end's shape
+  (``build_net``), so input sizes are never written twice;
+* ``inputs(batch)``: cached features (feature cache) or features computed on the device;
+* ``predict_audio``: waveform batch in, named output maps out (notebooks, transcription);
+* optimizer + scheduler wiring from the config's factories;
+* the figure hooks that :class:`wavespace.callbacks.PredictionFigures` calls: the task keeps a
+  few validation examples and draws its own panel;
+* the checkpoint/sweep metric and its mode, declared by the class (``metric``, ``metric_mode``):
+  ``train.py``, the checkpoint callback and the end-of-run table use it unless the user sets
+  ``optimized_metric``. A task that never logs ``val/frame_f1`` must not be judged by it.
+* provenance: ``run_config`` (the resolved run config) and ``checkpoint_path`` after
+  :func:`wavespace.load`, set through :meth:`restore`, never from outside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from wavespace.features.base import Frontend
+
+FIGURE_EXAMPLES = 4
+
+
+def build_net(net: nn.Module | Callable[..., nn.Module], features: Frontend) -> nn.Module:
+    """Complete a partially configured net with the front-end's output shape.
+
+    Configs give nets as ``_partial_`` so that input sizes come from the front-end that is
+    actually used, never from a second copy of the same numbers.
+    """
+    if isinstance(net, nn.Module):
+        return net
+    return net(in_channels=features.n_channels, in_bins=features.n_bins)
+
+
+class Task(L.LightningModule):
+    """Front-end -> net, plus the wiring every study needs (see the module docstring).
+
+    Subclasses call ``super().__init__(net, features, optimizer, scheduler)``, then
+    ``save_hyperparameters`` with plain values only (checkpoints load under
+    ``torch.load(weights_only=True)``), and implement the Lightning steps.
+    """
+
+    #: Metric that picks the best checkpoint and that sweeps optimize, and its direction.
+    metric: ClassVar[str] = "val/loss"
+    metric_mode: ClassVar[str] = "min"
+
+    run_config: dict[str, Any] | None
+    checkpoint_path: str | None
+    figure_batch: dict[str, torch.Tensor] | None
+
+    def __init__(
+        self,
+        net: nn.Module | Callable[..., nn.Module],
+        features: Frontend,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.features = features
+        self.net = build_net(net, features)
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.run_config, self.checkpoint_path = None, None
+        self.figure_batch = None
+
+    # -- forward -----------------------------------------------------------------------------
+    def inputs(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Features for a batch: precomputed (feature cache) or computed here on the device."""
+        if "features" in batch:  # feature cache: raw front-end output, normalized here like forward()
+            return self.features.normalize(batch["features"].float())
+        with torch.no_grad():
+            return self.features(batch["audio"])
+
+    def forward(self, x: torch.Tensor) -> Any:
+        # Features are float32; a net cast to 16 bits (precision=bf16-true, .half()) takes its own.
+        dtype = next((p.dtype for p in self.net.parameters() if p.is_floating_point()), x.dtype)
+        return self.net(x.to(dtype))
+
+    def postprocess(self, out: Any) -> dict[str, torch.Tensor]:
+        """Net output -> named maps a user reads (probabilities, reconstructions, ...)."""
+        return dict(out) if isinstance(out, Mapping) else {"output": out}
+
+    @torch.no_grad()
+    def predict_audio(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named output maps for a waveform batch [B, T] (what transcription and notebooks use)."""
+        return self.postprocess(self(self.features(audio.to(self.device))))
+
+    # -- optimisation ------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params)
+        if self.scheduler_factory is None:
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer, total_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- figures -----------------------------------------------------------------------------
+    def keep_figure_batch(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Keep the first few examples (float, on the CPU) for the figure callback to draw."""
+        self.figure_batch = {k: v[:FIGURE_EXAMPLES].detach().float().cpu() for k, v in tensors.items()}
+
+    def figure(self, example: Mapping[str, np.ndarray], title: str) -> Any:
+        """A matplotlib Figure for one kept example; the default shows every map as an image."""
+        from wavespace.figures import maps_figure
+
+        return maps_figure(example, self.features.frame_rate, title)
+
+    def figure_audio(self, example: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Waveforms to write beside the figure and log (name -> mono audio at the front-end's rate)."""
+        return {"input": example["audio"]} if "audio" in example else {}
+
+    # -- provenance --------------------------------------------------------------------------
+    def restore(self, checkpoint: Mapping[str, Any], path: str | None = None) -> None:
+        """Load a wavespace checkpoint's weights (strictly) and record where they came from."""
+        self.load_state_dict(checkpoint["state_dict"], strict=True)
+        self.run_config = dict(checkpoint.get("wavespace", {}).get("config") or {}) or None
+        self.checkpoint_path = None if path is None else str(path)

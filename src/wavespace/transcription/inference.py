@@ -1,0 +1,125 @@
+"""Whole recordings -> activations -> notes: chunked inference of a trained transcriber.
+
+Long signals go through chunks with ``context_seconds`` of audio on each side that is computed
+and thrown away, so chunk borders leave no seams: the result equals whole-file processing
+wherever the model's receptive field (CQT kernels included) fits in the context. ``transcribe``,
+``evaluate`` and the benchmarks all go through :func:`transcribe_audio`, so they score exactly
+what a user gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from wavespace.errors import WavespaceError
+from wavespace.labels import n_frames_for
+
+
+class TranscribeError(WavespaceError):
+    """Bad transcription request (missing checkpoint/input, no audio, unusable model)."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    first_frame: int     # global index of the chunk's first frame
+    keep_from: int       # first frame (global) this chunk is trusted for
+    keep_to: int         # end (exclusive)
+    start: int           # sample range fed to the model
+    stop: int
+
+
+def plan_chunks(n_samples: int, hop: int, chunk_frames: int, context_frames: int) -> list[Chunk]:
+    """Chunks whose kept frames tile [0, n_frames) exactly, each with context on both sides.
+
+    A chunk starts on a frame boundary (a multiple of the hop), so its frame j is global frame
+    ``first_frame + j``; at the ends of the file it takes the file's own edge, as whole-file
+    processing does.
+    """
+    n_frames = n_frames_for(n_samples, hop)
+    out = []
+    for keep_from in range(0, n_frames, chunk_frames):
+        keep_to = min(keep_from + chunk_frames, n_frames)
+        first = max(keep_from - context_frames, 0)
+        last = min(keep_to + context_frames, n_frames)  # exclusive
+        stop = n_samples if last == n_frames else (last - 1) * hop + 1
+        out.append(Chunk(first, keep_from, keep_to, first * hop, stop))
+    return out
+
+
+def predict_activations(
+    model: Any,
+    audio: np.ndarray,
+    chunk_seconds: float = 20.0,
+    context_seconds: float = 2.0,
+    batch_size: int = 4,
+    progress: Any = None,
+) -> dict[str, np.ndarray]:
+    """Probabilities of every head over a whole signal: {name: [rows, n_frames]} (float32)."""
+    import torch
+
+    feats = model.features
+    hop, fr = int(feats.hop_length), float(feats.frame_rate)
+    chunk_frames = max(1, int(round(chunk_seconds * fr)))
+    context_frames = int(np.ceil(context_seconds * fr))
+    chunks = plan_chunks(len(audio), hop, chunk_frames, context_frames)
+    n_frames = n_frames_for(len(audio), hop)
+    out: dict[str, np.ndarray] = {}
+    groups: dict[int, list[Chunk]] = {}
+    for c in chunks:  # equal lengths batch together (all but the first and last chunk)
+        groups.setdefault(c.stop - c.start, []).append(c)
+    for length, group in groups.items():
+        for i in range(0, len(group), max(1, int(batch_size))):
+            part = group[i : i + max(1, int(batch_size))]
+            x = torch.from_numpy(np.stack([audio[c.start : c.stop] for c in part]))
+            probs = model.predict_audio(x)
+            for name, value in probs.items():
+                value = value.float().cpu().numpy()
+                if name not in out:
+                    out[name] = np.zeros((value.shape[1], n_frames), np.float32)
+                for j, c in enumerate(part):
+                    a, b = c.keep_from - c.first_frame, c.keep_to - c.first_frame
+                    got = value[j, :, a:b]
+                    out[name][:, c.keep_from : c.keep_from + got.shape[1]] = got
+            if progress is not None:
+                progress.update(len(part))
+        del length
+    return out
+
+
+def transcribe_audio(model: Any, audio: np.ndarray, params: Any = None, **chunking: Any) -> tuple[Any, dict[str, np.ndarray]]:
+    """(Notes, activations) of a mono signal at the model's sample rate."""
+    from wavespace.transcription.decoding import decode_notes
+
+    probs = predict_activations(model, audio, **chunking)
+    params = params or model.decode_params()
+    notes = decode_notes(probs["frame"], probs.get("onset"), float(model.features.frame_rate), params,
+                         probs.get("velocity"))
+    return notes, probs
+
+
+def check_model(model: Any, ckpt: str) -> None:
+    if not hasattr(model, "decode_params") or not hasattr(model, "predict_audio"):
+        raise TranscribeError(f"{ckpt} holds a {type(model).__name__}, not a transcription model "
+                              f"(wavespace.tasks.SupervisedSalience with a 'frame' head).")
+
+
+def load_transcriber(ckpt: str | None, device: str = "cpu") -> Any:
+    """``wavespace.load`` with errors a user can act on, ready for inference only."""
+    import wavespace
+    from wavespace.models.inference import fold_batchnorm
+
+    if not ckpt:
+        raise TranscribeError("No checkpoint given. Pass ckpt=PATH, a .ckpt file or a run directory "
+                              "written by `python -m wavespace.train`.")
+    try:
+        model = wavespace.load(ckpt, map_location=device)
+    except (FileNotFoundError, ValueError) as exc:
+        raise TranscribeError(f"Cannot load checkpoint {ckpt}: {exc}.") from exc
+    check_model(model, ckpt)
+    # Transcription never trains: fold BatchNorms into their convolutions (same outputs, faster).
+    model.eval()
+    model.net = fold_batchnorm(model.net, inplace=True)
+    return model

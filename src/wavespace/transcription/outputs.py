@@ -1,0 +1,57 @@
+"""What ``transcribe`` reads and writes: finding audio files, reading them, piano-roll PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wavespace.data.audio_io import AudioFileError, audio_extensions, load_audio
+from wavespace.errors import WavespaceError
+from wavespace.transcription.inference import TranscribeError
+
+
+class AudioReadError(WavespaceError):
+    """One input file could not be decoded as audio."""
+
+
+def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Mono float32 at ``sample_rate`` (the datasets' reader), or AudioReadError naming the file."""
+    try:
+        return load_audio(path, sample_rate)
+    except AudioFileError as exc:
+        raise AudioReadError(f"{path}: {exc}") from exc
+
+
+def find_audio(input_path: Path) -> tuple[list[Path], list[Path]]:
+    """(audio files, ignored non-audio files) under a file or directory, sorted."""
+    if input_path.is_file():
+        return [input_path], []
+    if not input_path.is_dir():
+        raise TranscribeError(f"Input {input_path} does not exist. Pass input=FILE or input=DIR.")
+    exts = audio_extensions()
+    files = sorted(p for p in input_path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    audio = [p for p in files if p.suffix.lower() in exts]
+    if not audio:
+        raise TranscribeError(f"No audio files in {input_path} (looked for {', '.join(sorted(exts))}).")
+    return audio, [p for p in files if p.suffix.lower() not in exts]
+
+
+def save_piano_roll_png(probs: dict[str, np.ndarray], notes: Any, frame_rate: float, path: Path, min_midi: int = 21) -> None:
+    """Frame probabilities with the decoded notes outlined (what a user checks by eye)."""
+    from matplotlib.patches import Rectangle
+
+    from wavespace.figures import plt, save_figure
+
+    frame = probs["frame"]
+    width = min(40.0, max(6.0, frame.shape[1] / frame_rate / 2))
+    fig, ax = plt.subplots(figsize=(width, 5))
+    ax.imshow(frame, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+              extent=(0, frame.shape[1] / frame_rate, min_midi - 0.5, min_midi + frame.shape[0] - 0.5))
+    for on, off, p in zip(notes.onset, notes.offset, notes.pitch):
+        ax.add_patch(Rectangle((on, p - 0.5), off - on, 1.0, fill=False, edgecolor="tab:red", linewidth=0.6))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("MIDI pitch")
+    ax.set_title(f"{path.stem}: {len(notes)} notes (red) over frame probabilities")
+    save_figure(fig, path)
