@@ -9,7 +9,7 @@ split, so the comparison is about the map, not about the decision rule:
   frame's maximum (frames whose input is silent, per the model's energy floor, give none);
 * peak bins become Hz through the front-end's center frequencies;
 * scores are mir_eval.multipitch counts (50-cent tolerance) summed over all frames of a split
-  (``wavespace.metrics.multipitch_counts``), then precision / recall / F1 / accuracy.
+  (``wavespace.transcription.metrics.multipitch_counts``), then precision / recall / F1 / accuracy.
 
 All functions are vectorised over frames (and clips); nothing loops per frame in Python except
 mir_eval's own scoring.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wavespace.metrics import multipitch_counts, scores_from_counts
+from wavespace.transcription.metrics import multipitch_counts, scores_from_counts
 
 FRACTION_GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 HS_WEIGHT, HS_HARMONICS = 0.8, 8
