@@ -1,5 +1,8 @@
 """``python -m wavespace.analyze sweep SOURCE x=KEY[,KEY...] y=METRIC [options]``.
 
+(``python -m wavespace.analyze salience RUN_OR_CKPT [split=test] ...``: figures and the
+multi-pitch table of a harmonic-salience model, see :mod:`wavespace.analyze.salience`.)
+
 Options (``key=value``, like Hydra overrides):
   x=       hyperparameter(s), comma-separated or repeated: one panel each
   y=       metric (default val/loss)
@@ -129,7 +132,12 @@ def report(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _, source, opts = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "salience":
+        from wavespace.analyze.salience import main as salience_main
+
+        return salience_main(argv[1:])
+    _, source, opts = parse_args(argv)
     try:
         summary = analyze(source, opts)
     except (FileNotFoundError, ValueError) as e:

@@ -43,6 +43,7 @@ from wavespace.tasks.constraints import (
 
 INFEASIBLE = 1.0e6
 WORKING_FRONTENDS = "features=cqt or features=logfreq"
+NET_INPUTS = ("features", "target")
 
 
 def frontend_bins_per_octave(features: Frontend) -> float:
@@ -101,6 +102,7 @@ class HarmonicSalience(Task):
         energy_floor: float = 0.02,
         target_quantiles: Sequence[float] = (0.5, 0.999),
         fit_batches: int = 8,
+        net_input: str = "target",
     ) -> None:
         if loss not in LOSSES:
             raise ConfigError(f"model.loss must be one of {', '.join(LOSSES)}, got '{loss}'")
@@ -111,6 +113,8 @@ class HarmonicSalience(Task):
             raise ConfigError(f"model.dual_lr and model.lambda_init must be >= 0 (lambda is a "
                               f"multiplier of an inequality constraint); got dual_lr={dual_lr}, "
                               f"lambda_init={lambda_init}")
+        if net_input not in NET_INPUTS:
+            raise ConfigError(f"model.net_input must be one of {', '.join(NET_INPUTS)}, got '{net_input}'")
         lo, hi = (float(q) for q in target_quantiles)
         if not 0.0 <= lo < hi <= 1.0:
             raise ConfigError(f"model.target_quantiles must be two quantiles 0 <= floor < ceiling "
@@ -122,6 +126,7 @@ class HarmonicSalience(Task):
         self.loss_kind, self.threshold = loss, float(threshold)
         self.dual_lr, self.energy_floor = float(dual_lr), float(energy_floor)
         self.quantiles, self.fit_batches = (lo, hi), int(fit_batches)
+        self.net_input = net_input
         self.register_buffer("lam", torch.tensor(float(lambda_init)))
         # [floor, ceiling] of the log spectrogram and whether they were fitted (0/1).
         self.register_buffer("target_range", torch.tensor([0.0, 1.0]))
@@ -131,7 +136,7 @@ class HarmonicSalience(Task):
         self.save_hyperparameters({
             "loss": loss, "threshold": self.threshold, "dual_lr": self.dual_lr,
             "lambda_init": float(lambda_init), "energy_floor": self.energy_floor,
-            "target_quantiles": [lo, hi], "fit_batches": self.fit_batches})
+            "target_quantiles": [lo, hi], "fit_batches": self.fit_batches, "net_input": net_input})
 
     # -- inputs and target --------------------------------------------------------------------
     def raw_inputs(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -161,6 +166,10 @@ class HarmonicSalience(Task):
     def set_target_range(self, floor: float, ceiling: float) -> None:
         self.target_range.copy_(torch.tensor([floor, ceiling]))
         self.target_fitted.fill_(1)
+
+    def net_inputs(self, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """What the UNet reads: the front-end's (normalized) features, or the [0, 1] target."""
+        return target if self.net_input == "target" else self.features.normalize(raw)
 
     def target(self, raw: torch.Tensor) -> torch.Tensor:
         """The [0, 1] reconstruction target of raw log features."""
@@ -200,7 +209,7 @@ class HarmonicSalience(Task):
         """Forward pass and every term: loss0, loss1, violation, total loss, plus the maps."""
         raw = self.raw_inputs(batch)
         target = self.target(raw)
-        out = self(self.features.normalize(raw))
+        out = self(self.net_inputs(raw, target))
         loss0 = reconstruction_loss(out["recon"], target, self.loss_kind)
         loss1, n_active = entropy_gap(out["salience"], target, self.energy_floor)
         violation = loss1 - self.threshold
