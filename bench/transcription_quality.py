@@ -127,7 +127,8 @@ def run_ours(ckpt: str, jobs: list[tuple[Path, Path, str]], out: Path, repeats: 
     import torch
 
     from wavespace.data.midi import write_midi
-    from wavespace.transcription.inference import load_transcriber, transcribe_audio
+    from wavespace.loading import load_transcriber
+    from wavespace.transcription.inference import transcribe_audio
     from wavespace.transcription.outputs import read_audio
 
     torch.set_num_threads(1)

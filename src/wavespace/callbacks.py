@@ -59,8 +59,10 @@ class ConfigInCheckpoint(Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         from wavespace import __version__
+        from wavespace.provenance import provenance
 
-        checkpoint["wavespace"] = {"config": self.config, "run_id": self.run_id, "version": __version__}
+        checkpoint["wavespace"] = {"config": self.config, "run_id": self.run_id, "version": __version__,
+                                   "provenance": provenance()}
 
 
 class PredictionFigures(Callback):

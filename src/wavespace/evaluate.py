@@ -24,8 +24,8 @@ from wavespace.errors import reported_errors
 def run(cfg: DictConfig) -> dict[str, Any]:
     from hydra.utils import instantiate
 
+    from wavespace.loading import load_transcriber
     from wavespace.transcription.evaluation import EvaluateError, evaluate_model, iter_pieces
-    from wavespace.transcription.inference import load_transcriber
 
     model = load_transcriber(cfg.get("ckpt"), cfg.get("device", "cpu"))
     trained = model.run_config or {}

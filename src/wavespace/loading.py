@@ -65,3 +65,31 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     model.restore(ckpt, str(ckpt_path))
     model.eval()
     return model.to(map_location)
+
+
+def check_model(model: Any, ckpt: str) -> None:
+    """A transcription model has a decision rule (``decode_params``); other tasks do not."""
+    from wavespace.transcription.inference import TranscribeError
+
+    if not hasattr(model, "decode_params") or not hasattr(model, "predict_audio"):
+        raise TranscribeError(f"{ckpt} holds a {type(model).__name__}, not a transcription model "
+                              f"(wavespace.tasks.SupervisedSalience with a 'frame' head).")
+
+
+def load_transcriber(ckpt: str | None, device: str = "cpu") -> Any:
+    """``wavespace.load`` with errors a user can act on, ready for inference only."""
+    from wavespace.models.inference import fold_batchnorm
+    from wavespace.transcription.inference import TranscribeError
+
+    if not ckpt:
+        raise TranscribeError("No checkpoint given. Pass ckpt=PATH, a .ckpt file or a run directory "
+                              "written by `python -m wavespace.train`.")
+    try:
+        model = load(ckpt, map_location=device)
+    except (FileNotFoundError, ValueError) as exc:
+        raise TranscribeError(f"Cannot load checkpoint {ckpt}: {exc}.") from exc
+    check_model(model, ckpt)
+    # Transcription never trains: fold BatchNorms into their convolutions (same outputs, faster).
+    model.eval()
+    model.net = fold_batchnorm(model.net, inplace=True)
+    return model

@@ -78,7 +78,10 @@ def prepare_run(cfg: DictConfig) -> RunInfo:
         cfg.run_dir = str(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     plain = to_plain(cfg)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(plain)))
+    from wavespace.provenance import provenance
+
+    # The code and library versions sit beside the config (not in it: they do not change the hash).
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create({**plain, "provenance": provenance()})))
     return RunInfo(run_id, run_dir, plain)
 
 

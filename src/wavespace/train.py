@@ -50,6 +50,18 @@ def _checkpoint_progress(path: Path) -> tuple[int, int]:
     return int(ckpt.get("epoch", -1)), int(ckpt.get("global_step", -1))
 
 
+def _warn_if_code_changed(path: Path) -> None:
+    """Resuming with other code than the checkpoint's is allowed, but never silently."""
+    import torch
+
+    from wavespace.provenance import version_change
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    warning = version_change(ckpt.get("wavespace", {}).get("provenance"))
+    if warning:
+        log.warning(warning)
+
+
 def _progress(trainer: Any, last_checkpoint: Path | None) -> tuple[int, int]:
     """Epochs completed and optimizer steps taken.
 
@@ -119,6 +131,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if ckpt_path:
         epoch, step = _checkpoint_progress(Path(ckpt_path))
         log.info("Resuming from %s (epoch %d, global step %d)", ckpt_path, epoch, step)
+        _warn_if_code_changed(Path(ckpt_path))
 
     started = time.time()
     metrics: dict[str, float] = {}

@@ -34,11 +34,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from wavespace.data.midi import write_midi
-    from wavespace.transcription.inference import (
-        TranscribeError,
-        load_transcriber,
-        transcribe_audio,
-    )
+    from wavespace.loading import load_transcriber
+    from wavespace.transcription.inference import TranscribeError, transcribe_audio
     from wavespace.transcription.outputs import (
         AudioReadError,
         find_audio,

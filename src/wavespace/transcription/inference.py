@@ -98,28 +98,3 @@ def transcribe_audio(model: Any, audio: np.ndarray, params: Any = None, **chunki
     notes = decode_notes(probs["frame"], probs.get("onset"), float(model.features.frame_rate), params,
                          probs.get("velocity"))
     return notes, probs
-
-
-def check_model(model: Any, ckpt: str) -> None:
-    if not hasattr(model, "decode_params") or not hasattr(model, "predict_audio"):
-        raise TranscribeError(f"{ckpt} holds a {type(model).__name__}, not a transcription model "
-                              f"(wavespace.tasks.SupervisedSalience with a 'frame' head).")
-
-
-def load_transcriber(ckpt: str | None, device: str = "cpu") -> Any:
-    """``wavespace.load`` with errors a user can act on, ready for inference only."""
-    import wavespace
-    from wavespace.models.inference import fold_batchnorm
-
-    if not ckpt:
-        raise TranscribeError("No checkpoint given. Pass ckpt=PATH, a .ckpt file or a run directory "
-                              "written by `python -m wavespace.train`.")
-    try:
-        model = wavespace.load(ckpt, map_location=device)
-    except (FileNotFoundError, ValueError) as exc:
-        raise TranscribeError(f"Cannot load checkpoint {ckpt}: {exc}.") from exc
-    check_model(model, ckpt)
-    # Transcription never trains: fold BatchNorms into their convolutions (same outputs, faster).
-    model.eval()
-    model.net = fold_batchnorm(model.net, inplace=True)
-    return model
