@@ -182,12 +182,12 @@ def run_dir_of(task: Any) -> Path:
 
 def analyze(source: str, opts: dict[str, Any]) -> dict[str, Any]:
     """Everything the command writes; returns the JSON summary (also written as salience.json)."""
-    from wavespace.figures import save_figure
-    from wavespace.harmonic_figures import (
+    from wavespace.figures import (
         channel_histograms,
         dual_curves_figure,
         example_figure,
         kernels_figure,
+        save_figure,
     )
     from wavespace.transcription.multipitch import score_detectors
 

@@ -15,7 +15,6 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from wavespace.errors import ConfigError
-
 from wavespace.labels import (
     Notes,
     expand_spans,

@@ -80,7 +80,7 @@ class HarmonicKernelDecoder(nn.Module):
             raise ConfigError(f"bins_per_octave must be positive, got {bins_per_octave}")
         if init not in KERNEL_INITS:
             raise ConfigError(f"unknown kernel init '{init}': choose one of {', '.join(KERNEL_INITS)}")
-        if not float(init_value) > 0 or not 0 < float(decay) or not 0 < float(floor) < 1:
+        if not float(init_value) > 0 or not float(decay) > 0 or not 0 < float(floor) < 1:
             raise ConfigError(f"kernel init_value and decay must be > 0 and floor in (0, 1) "
                               f"(got init_value={init_value}, decay={decay}, floor={floor})")
         self.n_channels, self.n_harmonics = int(n_channels), int(n_harmonics)

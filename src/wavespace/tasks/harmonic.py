@@ -292,7 +292,7 @@ class HarmonicSalience(Task):
                 "recon": out["recon"][:, 0]}
 
     def figure(self, example: dict[str, np.ndarray], title: str) -> Any:
-        from wavespace.harmonic_figures import example_figure
+        from wavespace.figures import example_figure
 
         decoder = self.net.decoder
         return example_figure(example, decoder.kernels.detach().float().cpu().numpy(),
