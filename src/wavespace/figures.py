@@ -177,3 +177,31 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 100) -> Path:
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def reconstruction_figure(target: np.ndarray, reconstruction: np.ndarray, frame_rate: float,
+                          title: str = "") -> plt.Figure:
+    """Input, reconstruction (same colour scale) and their absolute error, first channel each.
+
+    The error panel has its own scale and colour bar, with the clip's mean absolute error (the
+    L1 that autoencoders are scored by) in its title.
+    """
+    x = target[0] if target.ndim == 3 else target
+    y = reconstruction[0] if reconstruction.ndim == 3 else reconstruction
+    lo, hi = float(np.min(x)), float(np.max(x))
+    fig, axes = plt.subplots(3, 1, figsize=(8, 7.5), sharex=True)
+    extent = (0, x.shape[-1] / frame_rate, 0, x.shape[0])
+    panels = [(x, "input", "viridis", (lo, hi)), (y, "reconstruction", "viridis", (lo, hi)),
+              (np.abs(y - x), f"|error| (mean {np.mean(np.abs(y - x)):.3f})", "magma", (0.0, None))]
+    for ax, (image, name, cmap, (vmin, vmax)) in zip(axes, panels):
+        im = ax.imshow(image, origin="lower", aspect="auto", cmap=cmap, extent=extent,
+                       interpolation="nearest", vmin=vmin, vmax=vmax)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel("bin", fontsize=8)
+        ax.tick_params(labelsize=7)
+        fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+    axes[-1].set_xlabel("time (s)", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

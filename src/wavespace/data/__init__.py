@@ -10,6 +10,7 @@ from wavespace.data.cache import FeatureCache, FeatureCacheError  # noqa: E402
 from wavespace.data.maestro import MaestroDataset  # noqa: E402
 from wavespace.data.medley import MedleySolosDataset  # noqa: E402
 from wavespace.data.rendered import RenderedPianoDataset  # noqa: E402
+from wavespace.data.solos import SolosDataset  # noqa: E402
 
 __all__ += ["FeatureCache", "FeatureCacheError", "MaestroDataset", "MedleySolosDataset",
-            "RenderedPianoDataset"]
+            "RenderedPianoDataset", "SolosDataset"]
