@@ -139,6 +139,38 @@ def test_an_interrupted_build_resumes_where_it_stopped(medley_src, tmp_path, cqt
     assert not (cache.directory / "progress.jsonl").exists()
 
 
+def test_a_build_killed_while_writing_a_shard_resumes_without_a_corrupt_one(medley_src, tmp_path, cqt_cfg,
+                                                                             monkeypatch):
+    """The process dies with half of a shard's bytes on disk: the resumed build must not take the
+    half file for a finished shard (shards are written under a temporary name, then renamed)."""
+    ds = medley(medley_src.root, "train", tmp_path, cqt_cfg, "off")
+    files = [CacheFile(e.record.file_id, e.record.audio, e.n_samples) for e in ds.entries]
+    cache = FeatureCache(tmp_path / "cache", "medley", "train", cqt_cfg, 22050, 256, files)
+    real_save, writes = np.save, []
+
+    def dies_mid_write(f, array, *args, **kwargs):
+        writes.append(array.shape)
+        if len(writes) == 2:
+            f.write(b"\x93NUMPY\x01\x00")  # the start of the file reaches the disk, then the kill
+            raise KeyboardInterrupt
+        real_save(f, array, *args, **kwargs)
+
+    monkeypatch.setattr(np, "save", dies_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        cache.build(ds.load_full, "cpu", batch_size=1, progress=False)
+    monkeypatch.undo()
+    shards = sorted((cache.directory / "shards").glob("*.npy"))
+    assert len(shards) == 1 and cache.status() == "missing"
+    cache.build(ds.load_full, "cpu", batch_size=1, progress=False)
+    assert cache.status() == "valid"
+    clean = FeatureCache(tmp_path / "clean", "medley", "train", cqt_cfg, 22050, 256, files)
+    clean.build(ds.load_full, "cpu", batch_size=1, progress=False)
+    resumed, reference = cache.open(), clean.open()
+    assert sorted(resumed.files) == sorted(reference.files) == sorted(f.file_id for f in files)
+    for f in files:  # every shard whole: same frames and values as a build that never stopped
+        np.testing.assert_array_equal(resumed.array(f.file_id), reference.array(f.file_id))
+
+
 FRONTENDS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "conf" / "features").glob("*.yaml"))
 
 

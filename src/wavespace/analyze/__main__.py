@@ -1,6 +1,8 @@
 """``python -m wavespace.analyze sweep SOURCE x=KEY[,KEY...] y=METRIC [options]``, or
 ``python -m wavespace.analyze latents RUN_OR_CKPT [split=test] [root=DIR]`` (the autoencoder latent
-analysis with its controls: see ``wavespace.analyze.latents``).
+analysis with its controls: see ``wavespace.analyze.latents``), or
+``python -m wavespace.analyze salience RUN_OR_CKPT [split=test] [root=DIR]`` (figures and the
+multi-pitch table of a harmonic-salience model: see ``wavespace.analyze.salience``).
 
 Options (``key=value``, like Hydra overrides):
   x=       hyperparameter(s), comma-separated or repeated: one panel each
@@ -136,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         from wavespace.analyze.latents import main as latents_main
 
         return latents_main(argv[1:])
+    if argv and argv[0] == "salience":
+        from wavespace.analyze.salience import main as salience_main
+
+        return salience_main(argv[1:])
     _, source, opts = parse_args(argv)
     try:
         summary = analyze(source, opts)

@@ -2,6 +2,7 @@
 
 from wavespace.models.cnn import ConvSalienceNet
 from wavespace.models.convnets import ConvNet1d, ConvNet2d
+from wavespace.models.harmonic import HarmonicKernelDecoder, HarmonicSalienceNet
 from wavespace.models.mlp import LocalMLP
 from wavespace.models.tcn import TCN
 from wavespace.models.transcriber import ConvTranscriber
@@ -9,4 +10,4 @@ from wavespace.models.transformer import FrameTransformer
 from wavespace.models.unet import UNet
 
 __all__ = ["TCN", "ConvNet1d", "ConvNet2d", "ConvSalienceNet", "ConvTranscriber", "FrameTransformer",
-           "LocalMLP", "UNet"]
+           "HarmonicKernelDecoder", "HarmonicSalienceNet", "LocalMLP", "UNet"]

@@ -22,6 +22,10 @@ from wavespace.models.ae_blocks import (
     widths,
 )
 
+# What the output passes through: none for reconstructions, softplus/relu for non-negative maps
+# (the harmonic model's salience), sigmoid for [0, 1] targets.
+OUT_ACTIVATIONS = {"none": nn.Identity, "softplus": nn.Softplus, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+
 
 class DoubleConv(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, norm_kind: str, act: str) -> None:
@@ -50,10 +54,13 @@ class UNet(nn.Module):
         norm: str = "batch",
         activation: str = "gelu",
         skip: bool = True,
+        out_channels: int | None = None,
+        out_activation: str = "none",
     ) -> None:
         super().__init__()
         check_choice("UNet", "norm", norm, NORMS)
         check_choice("UNet", "activation", activation, list(ACTIVATIONS))
+        check_choice("UNet", "out_activation", out_activation, list(OUT_ACTIVATIONS))
         depth = int(depth)
         if depth < 1 or 2**depth > in_bins:
             most = max(int(in_bins).bit_length() - 1, 0)
@@ -78,7 +85,8 @@ class UNet(nn.Module):
         for i in reversed(range(depth)):
             self.up.append(nn.ConvTranspose2d(w[i + 1], w[i], 2, stride=2))
             self.dec.append(DoubleConv(w[i] * (2 if self.skip else 1), w[i], kernel_size, norm, activation))
-        self.out = nn.Conv2d(w[0], in_channels, 1)
+        self.out = nn.Conv2d(w[0], in_channels if out_channels is None else int(out_channels), 1)
+        self.out_activation = OUT_ACTIVATIONS[out_activation]()  # no parameters
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         h = pad_to_multiple(x, 2**self.depth, 2)
@@ -98,4 +106,4 @@ class UNet(nn.Module):
         for up, dec, s in zip(self.up, self.dec, reversed(skips)):
             h = up(h)
             h = dec(torch.cat([h, s], dim=1) if self.skip else h)
-        return crop_like(self.out(h), x.shape, 2)
+        return crop_like(self.out_activation(self.out(h)), x.shape, 2)
