@@ -80,3 +80,11 @@ def compose_cfg(tmp_path: Path) -> Iterator:
 
     yield _compose
     GlobalHydra.instance().clear()
+
+
+def assert_frame_f1(metrics: dict, stage: str, at_least: float) -> None:
+    """``{stage}/frame_f1`` is at least a measured value minus its margin, and is the harmonic
+    mean of the precision and recall logged beside it (one pooled count, not a mean of batches)."""
+    f1, p, r = (metrics[f"{stage}/frame_{k}"] for k in ("f1", "precision", "recall"))
+    assert f1 >= at_least, f"{stage}/frame_f1 {f1:.4f} fell below {at_least} (see the measured value)"
+    assert abs(f1 - 2 * p * r / (p + r)) < 1e-5, metrics

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
-from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -16,7 +15,7 @@ LAYERS = {
     4: {"train", "prepare", "transcribe", "evaluate", "analyze", "export", "cloud", "hydra_plugins"},
     3: {"tasks", "callbacks", "loading", "__init__"},
     2: {"models", "features", "transcription"},
-    1: {"data", "labels", "errors", "config", "run", "provenance", "figures", "loggers", "utils", "geometry"},
+    1: {"data", "labels", "errors", "config", "run", "provenance", "figures", "loggers", "utils", "geometry", "files"},
 }
 LAYER_OF = {part: layer for layer, parts in LAYERS.items() for part in parts}
 # Entry points and families that must not import each other even though they share a layer.

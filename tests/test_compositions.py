@@ -14,16 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CONF
-
-try:  # fixture factories for real-format datasets, when that package provides them
-    from tests.data.fixtures import DATA_FIXTURES  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - before the dataset fixtures exist
-    DATA_FIXTURES = {}
-
-try:
-    from tests.model_support import INCOMPATIBLE  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover
-    INCOMPATIBLE: dict[tuple[str, str, str], str] = {}
+from tests.data.fixtures import DATA_FIXTURES
+from tests.model_support import INCOMPATIBLE
 
 
 def options(group: str) -> list[str]:

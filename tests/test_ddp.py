@@ -25,7 +25,6 @@ def test_ddp_two_processes_train_and_agree_on_metrics(tmp_path, compose_cfg):
 
     import wavespace
     from wavespace.data import AudioDataModule
-    from wavespace.run import to_plain  # noqa: F401  (config round trip is exercised by load)
 
     model = wavespace.load(Path(run) / "checkpoints" / "last.ckpt")
     config = model.run_config

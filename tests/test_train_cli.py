@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import child_env, run_cli
+from tests.conftest import assert_frame_f1, child_env, run_cli
 
 TINY = ["debug=tiny"]
 
@@ -28,7 +28,9 @@ def test_tiny_run_writes_config_checkpoints_metrics_figures_and_result(tmp_path)
     assert list((run / "figures").glob("*.png"))
     assert (run / "csv").is_dir()
     summary = json.loads((run / "metrics.json").read_text())
-    assert 0.0 <= summary["metrics"]["test/frame_f1"] <= 1.0
+    # Measured 0.0534 (precision 0.028, recall 0.84) on two runs: debug=tiny is deterministic from
+    # seed 0. Two steps leave the net predicting most frames on; a net or labels gone silent give 0.
+    assert_frame_f1(summary["metrics"], "test", at_least=0.045)
     [result] = list((tmp_path / "outputs" / "hydra").rglob("result.json"))
     result = json.loads(result.read_text())
     assert result["status"] == "COMPLETED" and result["run_dir"] == str(run)

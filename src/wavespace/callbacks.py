@@ -1,15 +1,23 @@
-"""Lightning callbacks: run safety (non-finite loss), provenance (config in checkpoints), figures."""
+"""Lightning callbacks and the checkpoint writer of training runs.
+
+Run safety: no checkpoint ever holds a NaN (``FiniteCheckpointIO``, ``NonFiniteLossGuard``),
+``last.ckpt`` always holds the newest state (``LastCheckpoint``), and a resumed run continues
+exactly as an uninterrupted one (``ResumeState``). Also provenance (config in
+checkpoints) and figures.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, Checkpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from wavespace.errors import NonFiniteLossError
 from wavespace.figures import save_figure
@@ -17,12 +25,91 @@ from wavespace.figures import save_figure
 log = logging.getLogger(__name__)
 
 
-class NonFiniteLossGuard(Callback):
-    """Stop at the first NaN/inf loss, before it reaches the weights, and save what is usable.
+def nonfinite_tensors(tree: Any, prefix: str = "") -> list[str]:
+    """Names of the floating-point tensors in a nested dict/list that hold a NaN or an inf.
 
-    Raising before backward means the optimizer never applies the bad step; if the weights are
-    still finite they are written to ``last.ckpt`` so the run can be inspected or resumed with a
-    changed setting.
+    One reduction per call (not one device sync per tensor), so checking every parameter after
+    every optimizer step stays cheap.
+    """
+    found: list[tuple[str, torch.Tensor]] = []
+
+    def walk(node: Any, name: str) -> None:
+        if isinstance(node, torch.Tensor):
+            if node.is_floating_point() or node.is_complex():
+                found.append((name, node))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{name}.{key}" if name else str(key))
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f"{name}[{i}]")
+
+    walk(tree, prefix)
+    flags: dict[torch.device, list[torch.Tensor]] = {}
+    for _, t in found:
+        flags.setdefault(t.device, []).append(torch.isfinite(t).all())
+    if all(bool(torch.stack(f).all()) for f in flags.values()):
+        return []
+    return [name for name, t in found if not bool(torch.isfinite(t).all())]
+
+
+def _checkpoint_tensors(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint must hold finite: weights, buffers (BatchNorm statistics, task state)
+    and optimizer state. (Monitor scores such as a first 'best' of inf are bookkeeping.)"""
+    return {k: checkpoint[k] for k in ("state_dict", "optimizer_states") if k in checkpoint}
+
+
+def usable_checkpoints(directory: Path) -> str:
+    """A sentence naming the checkpoints in ``directory`` a user can load or resume, with steps."""
+    found = []
+    for path in sorted(directory.glob("*.ckpt")):
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # half-written or foreign file: not something to recommend
+            continue
+        if not nonfinite_tensors(_checkpoint_tensors(ckpt)):
+            found.append(f"{path} (epoch {ckpt.get('epoch')}, global step {ckpt.get('global_step')})")
+    if not found:
+        return f"No usable checkpoint had been written yet in {directory}."
+    return "Usable checkpoints (every tensor finite): " + "; ".join(found) + "."
+
+
+class NonFiniteCheckpointError(NonFiniteLossError):
+    """A checkpoint about to be written holds NaN/inf tensors (it is not written)."""
+
+
+class FiniteCheckpointIO(TorchCheckpointIO):
+    """The checkpoint writer of training runs: it refuses any checkpoint with a non-finite tensor.
+
+    Every save (best, last, periodic, the guard's own) goes through the strategy's CheckpointIO,
+    so this is the one place that can promise a NaN never reaches a file. The refusal stops the
+    run with a message naming the tensors and the checkpoints that are still usable.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        bad = nonfinite_tensors(_checkpoint_tensors(checkpoint))
+        if bad:
+            raise NonFiniteCheckpointError(
+                f"Training stopped at epoch {checkpoint.get('epoch')}, global step "
+                f"{checkpoint.get('global_step')}: {len(bad)} tensor(s) of the model or optimizer "
+                f"state are NaN or infinite (e.g. {', '.join(bad[:3])}), so {path} was not written. "
+                f"{usable_checkpoints(Path(path).parent)} {FIXES}")
+        super().save_checkpoint(checkpoint, path, storage_options)
+
+
+FIXES = ("Common fixes: a lower learning rate (model.optimizer.lr), gradient clipping "
+         "(trainer.gradient_clip_val), full precision (trainer.precision=32-true), or checking the "
+         "input data for silent or corrupt files.")
+
+
+class NonFiniteLossGuard(Callback):
+    """Stop a diverging run at the first non-finite loss or weight, and say what is usable.
+
+    Two checks: the loss before backward (a NaN/inf loss never reaches the weights), and every
+    parameter and buffer after each optimizer step (a finite but huge loss can still take a step
+    that turns the weights into NaN, and BatchNorm statistics change in the forward pass itself).
+    Lightning runs checkpoint callbacks after this one, so the bad step is never saved; if the
+    loss went bad while everything was still finite, that state is saved to ``last.ckpt``.
     """
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
@@ -31,20 +118,171 @@ class NonFiniteLossGuard(Callback):
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
         if torch.isfinite(loss).all():
             return
-        where = f"epoch {trainer.current_epoch}, global step {trainer.global_step}"
-        finite = all(torch.isfinite(p).all() for p in pl_module.parameters())
-        if finite:
+        optimizers = {f"optimizer{i}": opt.state_dict()["state"] for i, opt in enumerate(trainer.optimizers)}
+        bad = nonfinite_tensors(pl_module.state_dict()) + nonfinite_tensors(optimizers)
+        if not bad and not trainer.fast_dev_run:
             path = self.checkpoint_dir / "last.ckpt"
             trainer.save_checkpoint(path)
-            saved = f"The weights were still finite and were saved to {path}."
+            saved = (f"The weights and optimizer state were still finite and were saved to {path} "
+                     f"(global step {trainer.global_step}, the last step taken).")
         else:
-            saved = "The weights themselves are no longer finite, so nothing new was saved; the last good checkpoint in " + str(self.checkpoint_dir) + " is untouched."
-        raise NonFiniteLossError(
-            f"Training stopped: the loss became {loss.item()} at {where}. {saved} Common fixes: "
-            f"a lower learning rate (model.optimizer.lr), gradient clipping "
-            f"(trainer.gradient_clip_val), full precision (trainer.precision=32-true), or checking "
-            f"the input data for silent or corrupt files."
-        )
+            saved = (f"Nothing was saved at this step (non-finite: {', '.join(bad[:3]) or 'none'}). "
+                     f"{usable_checkpoints(self.checkpoint_dir)}")
+        self._stop(trainer, f"the loss became {loss.item()}", saved)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        bad = nonfinite_tensors(pl_module.state_dict())
+        if bad:
+            self._stop(trainer, f"the optimizer step made {len(bad)} weight tensor(s) NaN or infinite "
+                                f"(e.g. {', '.join(bad[:3])}) although the loss was finite",
+                       f"Nothing was saved after this step. {usable_checkpoints(self.checkpoint_dir)}")
+
+    @staticmethod
+    def _stop(trainer: L.Trainer, what: str, saved: str) -> None:
+        raise NonFiniteLossError(f"Training stopped: {what} at epoch {trainer.current_epoch}, global step "
+                                 f"{trainer.global_step}. {saved} {FIXES}")
+
+
+class LastCheckpoint(Checkpoint):
+    """Keep ``last.ckpt`` at the newest state: every N optimizer steps, every epoch end, and when
+    training ends.
+
+    A resumed or re-run command starts from this file, so it must never lag behind: Lightning's
+    ``ModelCheckpoint(save_last=True)`` (2.6) refreshes it only when it saves a monitored
+    checkpoint. As a ``Checkpoint`` it runs after the other callbacks (the NaN guard first) and
+    after the task's own epoch-end hook, so it saves what the epoch ended with. The step-N save is
+    skipped on an epoch's last batch, which the epoch-end save writes moments later.
+    """
+
+    def __init__(self, dirpath: str | Path, every_n_train_steps: int = 100, filename: str = "last.ckpt") -> None:
+        self.path = Path(dirpath) / filename
+        self.every = max(0, int(every_n_train_steps or 0))
+        self._saved: tuple[int, int] | None = None  # (global step, epoch) of the newest save
+
+    def _save(self, trainer: L.Trainer) -> None:
+        if trainer.fast_dev_run or trainer.sanity_checking:
+            return
+        key = (trainer.global_step, trainer.current_epoch)
+        if key != self._saved:
+            trainer.save_checkpoint(self.path)
+            self._saved = key
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.ckpt_path:  # resumed: the restored step is on disk already
+            self._saved = (trainer.global_step, -1)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if (self.every and trainer.global_step % self.every == 0
+                and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch):
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._saved is None or self._saved[0] != trainer.global_step:  # ended mid-epoch (max_steps)
+            self._save(trainer)
+
+
+def _rng_state() -> dict[str, Any]:
+    """The global generators (torch CPU and CUDA, numpy, ``random``) as tensors and ints, so a
+    checkpoint holding them still loads under ``torch.load(weights_only=True)``."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, mt, py_gauss = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": {"version": version, "state": torch.tensor(mt, dtype=torch.int64), "gauss": py_gauss}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class ResumeState(Callback):
+    """What a Lightning checkpoint leaves out and an exact resume needs, saved and put back.
+
+    * The global random generators: dropout and anything else drawing from torch/numpy/``random``
+      continues after a resume exactly as without the interruption (data order and crops are
+      resumed by the datamodule, see :mod:`wavespace.data.sampling`). They are restored just
+      before the first training step, after Lightning has rebuilt loaders and optimizers; in an
+      uninterrupted run nothing draws from them in between either.
+    * The running sums behind the epoch averages of logged training metrics (``train/loss_epoch``)
+      when a checkpoint is written mid-epoch: otherwise the resumed epoch's average covers only
+      the batches after the resume. They live in Lightning's private result collection; if its
+      layout changes, the averages are left as they are, with a warning.
+    """
+
+    def __init__(self) -> None:
+        self._trainer: L.Trainer | None = None
+        self._pending: dict[str, Any] | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"rng": _rng_state()}
+        trainer = self._trainer
+        if trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking:
+            done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            if 0 < done < trainer.num_training_batches:
+                state["epoch_sums"] = self._epoch_sums(trainer)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = dict(state_dict) if state_dict else None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if self._pending and "rng" in self._pending:
+            _set_rng_state(self._pending.pop("rng"))
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        # After the first resumed step has logged (so the result entries exist), before any
+        # checkpoint callback saves this step.
+        state, self._pending = self._pending, None
+        if state and state.get("epoch_sums"):
+            self._add_epoch_sums(trainer, state["epoch_sums"])
+
+    @staticmethod
+    def _epoch_sums(trainer: L.Trainer) -> dict[str, Any]:
+        sums = {}
+        for key, metric in getattr(trainer.fit_loop.epoch_loop, "_results", {}).items():
+            if getattr(metric, "is_tensor", False) and metric.meta.on_epoch and not metric.has_reset:
+                sums[key] = {"value": metric.value.detach().cpu().clone(),
+                             "count": getattr(metric, "cumulated_batch_size", torch.tensor(0)).detach().cpu().clone()}
+        return sums
+
+    @staticmethod
+    def _add_epoch_sums(trainer: L.Trainer, sums: dict[str, Any]) -> None:
+        try:
+            results = trainer.fit_loop.epoch_loop._results
+            for key, saved in sums.items():
+                metric = results.get(key)
+                if metric is None or not metric.is_tensor:
+                    continue
+                value = saved["value"].to(metric.value.device, metric.value.dtype)
+                if metric.meta.is_mean_reduction:
+                    metric.value = metric.value + value
+                    metric.cumulated_batch_size = metric.cumulated_batch_size + saved["count"].to(metric.value.device)
+                elif metric.meta.is_sum_reduction:
+                    metric.value = metric.value + value
+                elif metric.meta.is_max_reduction or metric.meta.is_min_reduction:
+                    metric.value = metric.meta.reduce_fx(metric.value, value)
+        except (AttributeError, KeyError, TypeError) as exc:  # Lightning internals moved
+            log.warning("Could not restore the running epoch averages of training metrics (%s): the "
+                        "resumed epoch's train/*_epoch values average only the batches after the resume.", exc)
 
 
 class ConfigInCheckpoint(Callback):

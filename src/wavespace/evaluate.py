@@ -10,7 +10,6 @@ is printed and everything is written as JSON.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from wavespace.config import config_dir
 from wavespace.errors import reported_errors
+from wavespace.files import write_json
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -53,8 +53,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                             bool(cfg.get("progress", True)), chunk_seconds=float(cfg.chunk_seconds),
                             context_seconds=float(cfg.context_seconds), batch_size=int(cfg.batch_size))
     result.update(checkpoint=model.checkpoint_path, data=str(cfg.data_name), split=split)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_json(out, result)
     result["output"] = str(out)
     return result
 

@@ -1,7 +1,7 @@
 """Notes <-> frame-aligned targets: the one place where MIDI-like notes become training labels.
 
 Frames are *centered*: frame ``i`` describes time ``i / frame_rate`` (the convention of nnAudio
-and librosa with ``center=True``), so a clip of ``n`` samples has ``n // hop + 1`` frames.
+and librosa with ``center=True``; frame counts come from ``wavespace.geometry``).
 Everything is vectorized over notes and active frames; no Python loop per note or frame, so a
 whole MAESTRO piece is labelled in milliseconds.
 """
@@ -19,11 +19,6 @@ def midi_to_hz(midi: np.ndarray | float) -> np.ndarray:
 
 def hz_to_midi(hz: np.ndarray | float) -> np.ndarray:
     return 69.0 + 12.0 * np.log2(np.asarray(hz, dtype=np.float64) / 440.0)
-
-
-def n_frames_for(n_samples: int, hop_length: int) -> int:
-    """Number of centered frames for a signal of ``n_samples``."""
-    return int(n_samples) // int(hop_length) + 1
 
 
 @dataclass(frozen=True)
@@ -54,16 +49,6 @@ class Notes:
         vel = np.full(len(onset), 100.0) if velocity is None else np.asarray(velocity, np.float64)
         return cls(onset, np.asarray(offset, np.float64), np.asarray(pitch, np.float64), vel)
 
-    def shifted(self, seconds: float) -> Notes:
-        return Notes(self.onset + seconds, self.offset + seconds, self.pitch, self.velocity)
-
-    def in_window(self, start: float, end: float) -> Notes:
-        """Notes overlapping [start, end), with times relative to ``start``."""
-        keep = (self.offset > start) & (self.onset < end)
-        return Notes(
-            self.onset[keep] - start, self.offset[keep] - start, self.pitch[keep],
-            self.velocity[keep],
-        )
 
 
 def note_frame_spans(

@@ -3,12 +3,19 @@
 ``train(cfg)`` does the work and can be called from notebooks and tests with a composed
 config; ``main`` is the thin Hydra wrapper that turns errors into one readable paragraph,
 records the job's result for sweeps, and returns the sweep metric to Hydra sweepers.
+
+In a sweep (``--multirun``) a failed job does not end the sweep: its ``result.json`` says why,
+the other jobs run, and the sweep exits non-zero at the end with a table of every job
+(``wavespace.run.SweepReport``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +23,7 @@ import hydra
 from omegaconf import DictConfig
 
 from wavespace.config import config_dir
-from wavespace.errors import reported_errors
+from wavespace.errors import ConfigError, find_wavespace_error, reported_errors
 
 log = logging.getLogger("wavespace.train")
 
@@ -97,19 +104,43 @@ def resolve_metric(cfg: DictConfig) -> tuple[str, str]:
     return metric, mode
 
 
+def check_config(cfg: DictConfig) -> None:
+    """Config mistakes that would otherwise end in a traceback mid-run, caught before the run
+    directory is written (each a one-paragraph ConfigError)."""
+    from wavespace.tasks.schedules import unbounded_schedule_error
+
+    for key in ("batch_size", "eval_batch_size"):
+        value = (cfg.get("data") or {}).get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"data.{key}={value}: a batch must hold at least one example. Set "
+                              f"data.{key} to a positive whole number (16 is the default for training).")
+    trainer = cfg.get("trainer") or {}
+    max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
+    scheduler = (cfg.get("model") or {}).get("scheduler")
+    if max_epochs == -1 and max_steps in (-1, None) and scheduler is not None:
+        raise unbounded_schedule_error(scheduler.get("_target_", scheduler))
+
+
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build everything from ``cfg``, fit (resuming if the run exists), test; return metrics."""
     import lightning as L
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from wavespace.callbacks import ConfigInCheckpoint, NonFiniteLossGuard
+    from wavespace.callbacks import (
+        ConfigInCheckpoint,
+        FiniteCheckpointIO,
+        NonFiniteLossGuard,
+        ResumeState,
+    )
     from wavespace.features.fit_callback import FitNormalization
+    from wavespace.files import write_json
     from wavespace.loading import build_model
-    from wavespace.run import prepare_run, write_json
+    from wavespace.run import prepare_run
 
     _route_lightning_logs_to_root()
     resolve_metric(cfg)
+    check_config(cfg)
     run = prepare_run(cfg)
     log.info("Run %s in %s", run.run_id, run.run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -120,12 +151,17 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     callbacks += [
         ConfigInCheckpoint(run.config, run.run_id),
         NonFiniteLossGuard(run.checkpoint_dir),
+        ResumeState(),  # with the datamodule's state: a resumed run continues exactly
         FitNormalization(),  # no-op unless a front-end has normalize: per_bin
     ]
     loggers = instantiate_collection(cfg.get("logger"))
     for logger in loggers:
         logger.log_hyperparams(run.config)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # Every checkpoint is written through FiniteCheckpointIO: none can hold a NaN.
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[FiniteCheckpointIO()])
+    # The datamodule's state_dict makes mid-epoch resumes exact (wavespace.data.sampling);
+    # Lightning only knows stateful DataLoaders and would warn that this one is not.
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
 
     ckpt_path = str(run.last_checkpoint) if cfg.get("resume", True) and run.last_checkpoint else None
     if ckpt_path:
@@ -189,37 +225,56 @@ def _job_output_dir() -> Path | None:
         return None
 
 
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def _record_result(cfg: DictConfig, result: dict[str, Any], exit_code: int) -> None:
+    """End W&B and write the job's ``result.json`` (what sweeps and the cloud launcher read)."""
+    from wavespace.files import to_plain, write_json
+    from wavespace.loggers import finish_wandb
+
+    finish_wandb(exit_code)
+    result.update(run_id=cfg.get("run_id"), run_dir=cfg.get("run_dir"))
+    if cfg.get("run_dir"):
+        result["config"] = to_plain(cfg)
+    out_dir = _job_output_dir()
+    if out_dir is not None:
+        from hydra.core.hydra_config import HydraConfig
+
+        result["overrides"] = list(HydraConfig.get().overrides.task)
+        write_json(out_dir / "result.json", result)
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from wavespace.loggers import finish_wandb
-    from wavespace.run import write_json
-
-    out_dir = _job_output_dir()
     result: dict[str, Any] = {"status": "FAILED", "optimized_metric": cfg.get("optimized_metric")}
-    exit_code = 1
     try:
-        with reported_errors():
-            try:
-                metrics, objects = train(cfg)
-            except Exception as exc:
-                result["error"] = f"{type(exc).__name__}: {exc}"
+        metrics, objects = train(cfg)
+    except BaseException as exc:
+        err = find_wavespace_error(exc) if isinstance(exc, Exception) else None
+        result["error"] = f"{type(err or exc).__name__}: {err or exc}"
+        _record_result(cfg, result, 1)
+        if not isinstance(exc, Exception) or not _in_multirun():
+            with reported_errors():  # one paragraph and exit status 1, or the bug's traceback
                 raise
-        summary = objects["summary"]
-        result.update(summary, status="COMPLETED", optimized_metric=cfg.get("optimized_metric"))
-        exit_code = 0
-    finally:
-        finish_wandb(exit_code)
-        result.update(run_id=cfg.get("run_id"), run_dir=cfg.get("run_dir"))
-        if cfg.get("run_dir"):
-            from wavespace.run import to_plain
-
-            result["config"] = to_plain(cfg)
-        if out_dir is not None:
-            from hydra.core.hydra_config import HydraConfig
-
-            result["overrides"] = list(HydraConfig.get().overrides.task)
-            write_json(out_dir / "result.json", result)
-    print(format_summary(summary, cfg.optimized_metric))
+        # A sweep goes on. Hydra's sweepers stop at the first job that raises (and SystemExit
+        # would skip even the jobs of the same batch), so the job returns NaN, what sweepers
+        # record as a failed trial; result.json says FAILED and SweepReport fails the sweep.
+        if err is not None:
+            print(f"\nwavespace: error: {err}\n(this sweep job failed; the sweep goes on)\n", file=sys.stderr)
+        else:
+            log.exception("This sweep job failed with an unexpected error; the sweep goes on")
+        return math.nan
+    result.update(objects["summary"], status="COMPLETED", optimized_metric=cfg.get("optimized_metric"))
+    _record_result(cfg, result, 0)
+    print(format_summary(objects["summary"], cfg.optimized_metric))
     value = metrics.get(cfg.optimized_metric)
     return None if value is None else float(value)
 

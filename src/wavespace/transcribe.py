@@ -2,7 +2,9 @@
 
 A thin Hydra entry point over :mod:`wavespace.transcription` (inference, file handling).
 
-One ``.mid`` per audio file, with the same stem (sub-folders of an input directory are mirrored);
+One ``.mid`` per audio file, named like it with the audio extension replaced (``bwv93.7.wav`` ->
+``bwv93.7.mid``; sub-folders of an input directory are mirrored; two inputs that would write one
+output, such as ``b.wav`` and ``b.flac``, are refused before anything is written);
 optionally the salience map as ``.npy`` (``save_salience=true``) and a piano-roll PNG
 (``save_png=true``). Any rate, channel count and format soundfile reads is accepted: channels are
 averaged and the rate converted with soxr to the model's. Long files are processed in chunks
@@ -39,18 +41,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from wavespace.transcription.outputs import (
         AudioReadError,
         find_audio,
+        output_paths,
         read_audio,
         save_piano_roll_png,
     )
 
     if not cfg.get("input") or not cfg.get("output"):
         raise TranscribeError("Pass input=FILE_OR_DIR (audio to transcribe) and output=DIR (where the .mid files go).")
-    model = load_transcriber(cfg.get("ckpt"), cfg.get("device", "cpu"))
-    params = model.decode_params(frame_threshold=cfg.get("frame_threshold"), onset_threshold=cfg.get("onset_threshold"),
-                                 min_duration=cfg.get("min_duration"))
     input_path, output = Path(cfg.input).expanduser(), Path(cfg.output).expanduser()
     files, ignored = find_audio(input_path)
     root = input_path if input_path.is_dir() else input_path.parent
+    suffixes = [".mid"] + [".salience.npy"] * bool(cfg.get("save_salience")) + [".png"] * bool(cfg.get("save_png"))
+    plans = dict(zip(files, output_paths(files, root, output, suffixes), strict=True))  # refuses clashes first
+    model = load_transcriber(cfg.get("ckpt"), cfg.get("device", "cpu"))
+    params = model.decode_params(frame_threshold=cfg.get("frame_threshold"), onset_threshold=cfg.get("onset_threshold"),
+                                 min_duration=cfg.get("min_duration"))
     sr, fr = int(model.features.sample_rate), float(model.features.frame_rate)
     written, failed = [], []
     bar = tqdm(files, desc="transcribing", unit="file", disable=not cfg.get("progress", True), file=sys.stderr)
@@ -66,12 +71,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         audio_seconds += len(audio) / sr
         notes, probs = transcribe_audio(model, audio, params, chunk_seconds=float(cfg.chunk_seconds),
                                         context_seconds=float(cfg.context_seconds), batch_size=int(cfg.batch_size))
-        stem = output / path.relative_to(root).with_suffix("")
-        midi = write_midi(notes, stem.with_suffix(".mid"))
-        if cfg.get("save_salience") and "salience" in probs:
-            np.save(stem.with_suffix(".salience.npy"), probs["salience"].astype(np.float16))
-        if cfg.get("save_png"):
-            save_piano_roll_png(probs, notes, fr, stem.with_suffix(".png"), params.min_midi)
+        plan = plans[path]
+        midi = write_midi(notes, plan[".mid"])
+        if ".salience.npy" in plan and "salience" in probs:
+            np.save(plan[".salience.npy"], probs["salience"].astype(np.float16))
+        if ".png" in plan:
+            save_piano_roll_png(probs, notes, fr, plan[".png"], params.min_midi)
         written.append({"audio": str(path), "midi": str(midi), "notes": len(notes), "seconds": round(len(audio) / sr, 3)})
     elapsed = time.perf_counter() - started
     summary = {"written": written, "failed": failed, "ignored": [str(p) for p in ignored],

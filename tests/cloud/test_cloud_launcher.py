@@ -7,6 +7,7 @@ checking that no pod outlived its job: every pod is terminated and none of its p
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -66,6 +67,10 @@ def test_crashed_pod_fails_its_job_only(fake, tmp_path, secret_values):
     assert _pod_record(tmp_path, 0)["state"] == "COMPLETED"
     failed = _pod_record(tmp_path, 1)
     assert failed["state"] == "FAILED" and "without a result" in failed["reason"]
+    # As with the basic launcher: result.json says why, and the sweep ends with a table.
+    result = json.loads((tmp_path / "multirun" / "1" / "result.json").read_text())
+    assert result["status"] == "FAILED" and "without a result" in result["error"]
+    assert "1 of 2 job(s) completed" in proc.stdout and "1 of 2 sweep job(s) failed (job 1)" in proc.stderr
     crashed = next(p for p in fake.pods.values() if p.job_num == 1)
     assert crashed.crashed and "owner" in crashed.terminated_by
     assert fake.wait_all_gone() == []
@@ -138,3 +143,15 @@ def test_fire_and_forget_returns_at_once_and_pods_end_themselves(fake, tmp_path,
         (tmp_path / "volume" / "sweeps" / "test-sweep" / "0" / "pod_status.json").read_text())
     assert status["status"] == "COMPLETED"
     assert_no_secrets(tmp_path, [proc.stdout, proc.stderr], secret_values.all())
+
+
+def test_without_a_key_the_launcher_says_so_in_one_line(tmp_path):
+    """No RUNPOD_API_KEY: the line `python -m wavespace.cloud pods` prints, no traceback (even
+    with HYDRA_FULL_ERROR=1, as the other tests launch)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "WANDB_"))}
+    env.update(WANDB_MODE="disabled", WAVESPACE_ROOT=str(tmp_path / "local"), HYDRA_FULL_ERROR="1")
+    proc = subprocess.run(multirun_cmd(tmp_path, "model.optimizer.lr=1e-3,3e-3"), env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "wavespace: error: RUNPOD_API_KEY is not set: export it in the launching shell"
+    assert "Traceback" not in proc.stdout

@@ -22,6 +22,8 @@ from wavespace.labels import Notes, midi_to_hz
 
 SR_MEDLEY = 22050
 MEDLEY_SAMPLES = 65536
+#: File datasets take their geometry from the config (``${geometry.*}``); tests pass this one.
+GEOMETRY = {"sample_rate": 22050, "hop_length": 256}
 
 
 def tone(notes: Notes, sr: int, seconds: float, seed: int = 0) -> np.ndarray:

@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 
 import wavespace.data.cache as cache_mod
-from tests.data.conftest import tone, write_wav
+from tests.data.conftest import GEOMETRY, tone, write_wav
 from wavespace.data import FeatureCacheError, MaestroDataset, MedleySolosDataset
 from wavespace.data.cache import CacheFile, FeatureCache, run_frontend
 from wavespace.labels import Notes
@@ -23,12 +23,12 @@ F16 = {"rtol": 2e-3, "atol": 2e-3}
 
 def medley(root, split, tmp_path, features, cache, **kw):
     return MedleySolosDataset(root, split, cache=cache, cache_dir=tmp_path / "cache", features=features,
-                              progress=False, **kw)
+                              progress=False, **{**GEOMETRY, **kw})
 
 
 def maestro(root, split, tmp_path, features, cache, **kw):
     return MaestroDataset(root, split, cache=cache, cache_dir=tmp_path / "cache", features=features,
-                          clip_seconds=2.0, progress=False, **kw)
+                          clip_seconds=2.0, progress=False, **{**GEOMETRY, **kw})
 
 
 @pytest.mark.parametrize("which", ["medley", "maestro"])
@@ -137,6 +137,38 @@ def test_an_interrupted_build_resumes_where_it_stopped(medley_src, tmp_path, cqt
     cache.build(lambda f: calls.append(f.file_id) or ds.load_full(f), "cpu", batch_size=2, progress=False)
     assert len(calls) == len(files) - done and cache.status() == "valid"
     assert not (cache.directory / "progress.jsonl").exists()
+
+
+def test_a_build_killed_while_writing_a_shard_resumes_without_a_corrupt_one(medley_src, tmp_path, cqt_cfg,
+                                                                             monkeypatch):
+    """The process dies with half of a shard's bytes on disk: the resumed build must not take the
+    half file for a finished shard (shards are written under a temporary name, then renamed)."""
+    ds = medley(medley_src.root, "train", tmp_path, cqt_cfg, "off")
+    files = [CacheFile(e.record.file_id, e.record.audio, e.n_samples) for e in ds.entries]
+    cache = FeatureCache(tmp_path / "cache", "medley", "train", cqt_cfg, 22050, 256, files)
+    real_save, writes = np.save, []
+
+    def dies_mid_write(f, array, *args, **kwargs):
+        writes.append(array.shape)
+        if len(writes) == 2:
+            f.write(b"\x93NUMPY\x01\x00")  # the start of the file reaches the disk, then the kill
+            raise KeyboardInterrupt
+        real_save(f, array, *args, **kwargs)
+
+    monkeypatch.setattr(np, "save", dies_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        cache.build(ds.load_full, "cpu", batch_size=1, progress=False)
+    monkeypatch.undo()
+    shards = sorted((cache.directory / "shards").glob("*.npy"))
+    assert len(shards) == 1 and cache.status() == "missing"
+    cache.build(ds.load_full, "cpu", batch_size=1, progress=False)
+    assert cache.status() == "valid"
+    clean = FeatureCache(tmp_path / "clean", "medley", "train", cqt_cfg, 22050, 256, files)
+    clean.build(ds.load_full, "cpu", batch_size=1, progress=False)
+    resumed, reference = cache.open(), clean.open()
+    assert sorted(resumed.files) == sorted(reference.files) == sorted(f.file_id for f in files)
+    for f in files:  # every shard whole: same frames and values as a build that never stopped
+        np.testing.assert_array_equal(resumed.array(f.file_id), reference.array(f.file_id))
 
 
 FRONTENDS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "conf" / "features").glob("*.yaml"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import assert_frame_f1, run_cli
 from tests.data.conftest import needs_fluidsynth
 
 TINY = ["debug=tiny", "data.train.clip_seconds=2.0"]
@@ -59,7 +59,8 @@ def test_prepare_then_train_on_maestro_reads_the_cache(maestro_copy, tmp_path):
     assert f"maestro/train: {len(maestro_copy.broken)} file(s) skipped, 1 fixed" in log
     assert str(index.parent / "bad_files-maestro-train.json") in log
     result = _completed(tmp_path)
-    assert 0.0 <= result["metrics"]["test/frame_f1"] <= 1.0
+    # Measured 0.0528 (precision 0.027, recall 0.98), the same on two runs (fixture seed 1, seed 0).
+    assert_frame_f1(result["metrics"], "test", at_least=0.045)
 
 
 @needs_fluidsynth
@@ -69,7 +70,9 @@ def test_train_on_rendered_midi(tmp_path):
     proc = run_cli("wavespace.train", *args, tmp_path=tmp_path)
     assert "val/frame_f1" in proc.stdout
     result = _completed(tmp_path)
-    assert 0.0 <= result["metrics"]["val/frame_f1"] <= 1.0
+    # Measured 0.0323 (precision 0.017, recall 0.61), the same on two runs; a wider margin for
+    # FluidSynth / SoundFont builds that render the same MIDI slightly differently.
+    assert_frame_f1(result["metrics"], "val", at_least=0.025)
     assert len(list((tmp_path / "data" / "rendered").rglob("*.wav"))) == 4
 
 

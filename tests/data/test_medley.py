@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.data.conftest import GEOMETRY
 from wavespace.data import AudioDataModule, MedleySolosDataset
 from wavespace.data.cache import CacheFile
 from wavespace.errors import DatasetNotFoundError
@@ -21,7 +22,7 @@ from wavespace.errors import DatasetNotFoundError
 
 def medley(root, split, tmp_path, **kw) -> MedleySolosDataset:
     kw.setdefault("cache", "off")
-    return MedleySolosDataset(root, split, cache_dir=tmp_path / "cache", progress=False, **kw)
+    return MedleySolosDataset(root, split, cache_dir=tmp_path / "cache", progress=False, **{**GEOMETRY, **kw})
 
 
 def test_splits_labels_crops_and_bad_files(medley_src, tmp_path):
@@ -54,7 +55,14 @@ def test_the_48k_stereo_file_is_mixed_and_resampled_to_the_geometry(medley_src, 
 
 def test_eval_crops_are_deterministic_train_crops_random(medley_src, tmp_path):
     val = medley(medley_src.root, "validation", tmp_path)
-    np.testing.assert_array_equal(val[0]["audio"], val[0]["audio"])
+    entry, start = val.locate(0)
+    assert start == ((65536 - 44100) // 256) // 2  # evaluation takes the centred 2 s crop
+    torch.manual_seed(0)
+    first = val[0]["audio"]
+    torch.manual_seed(1)  # another RNG state and another dataset object: the same crop
+    np.testing.assert_array_equal(medley(medley_src.root, "validation", tmp_path)[0]["audio"], first)
+    whole = val.load_full(CacheFile(entry.record.file_id, entry.record.audio, entry.n_samples))
+    np.testing.assert_array_equal(first, whole[start * 256 : start * 256 + 44100])
     train = medley(medley_src.root, "train", tmp_path)
     torch.manual_seed(1)
     assert len({train.locate(0)[1] for _ in range(20)}) > 3

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.data.conftest import needs_fluidsynth
+from tests.data.conftest import GEOMETRY, needs_fluidsynth
 from wavespace.data import RenderedPianoDataset
 from wavespace.data.midi import write_midi
 from wavespace.data.rendered import RenderError, random_notes
@@ -17,7 +17,7 @@ from wavespace.labels import Notes
 def rendered(tmp_path, **kw) -> RenderedPianoDataset:
     kw.setdefault("clip_seconds", 2.0)
     return RenderedPianoDataset(tmp_path / "data" / "rendered", cache="off", cache_dir=tmp_path / "cache",
-                                progress=False, **kw)
+                                progress=False, **{**GEOMETRY, **kw})
 
 
 @needs_fluidsynth

@@ -20,7 +20,8 @@ HELDOUT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 
 
 def solos(root: Path, split: str = "train", **kw) -> SolosDataset:
-    return SolosDataset(root, split, clips_per_class=COUNTS, progress=False, **kw)
+    return SolosDataset(root, split, clips_per_class=COUNTS, progress=False, sample_rate=22050,
+                        hop_length=256, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_the_set_has_medley_layout_classes_and_splits(built):
         info = sf.info(str(root / "audio" / f"Medley-solos-DB_{r['subset']}-{r['instrument_id']}_{r['uuid4']}.wav"))
         assert (info.samplerate, info.channels, info.frames) == (22050, 1, 65536)
     # The real dataset's reader reads it as is, and the subclass gives the same items.
-    plain = MedleySolosDataset(root, "test", progress=False)
+    plain = MedleySolosDataset(root, "test", progress=False, sample_rate=22050, hop_length=256)
     assert sorted(int(plain[i]["instrument"]) for i in range(len(plain))) == list(range(8))
     assert len(built) == 16 and not built.report.problems
 

@@ -140,7 +140,11 @@ def test_hcqt_strategies_agree():
     per = HCQT(SR, 512, FMIN, BPO, NBINS, strategy="per_harmonic", compression="none")(x)
     mid = slice(10, -10)
     rel = (shared[..., mid] - per[..., mid]).norm() / per[..., mid].norm()
-    assert rel < 0.1
+    # Measured 0.0018 (channels h=0.5, 1: 0.0024, 0.0021; h=2 is the same slice: 0.0), and the
+    # largest single-bin difference 0.0018 of the peak: both CQTs are nnAudio's 2010 algorithm,
+    # they differ only in where early downsampling starts. 0.005 leaves 2.5x for BLAS/FFT builds.
+    assert rel < 0.005
+    assert (shared[..., mid] - per[..., mid]).abs().max() < 0.005 * per[..., mid].abs().max()
 
 
 def test_hcqt_harmonics_above_nyquist_are_a_clear_error():

@@ -60,3 +60,45 @@ def test_cli_errors_are_one_paragraph(args, message, tmp_path):
     (tmp_path / "IN" / "x.wav").write_bytes(b"")
     proc = run_cli("wavespace.transcribe", *args, tmp_path=tmp_path, check=False)
     assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_output_names_keep_the_whole_stem_and_refuse_collisions(tmp_path):
+    """``bwv93.7.wav`` -> ``bwv93.7.mid`` (not ``bwv93.mid``); two inputs that would write one
+    output (.mid, .salience.npy or .png) are refused before anything is written, naming both."""
+    from wavespace.transcription.inference import TranscribeError
+    from wavespace.transcription.outputs import output_paths
+
+    root, out = tmp_path / "in", tmp_path / "out"
+    files = [root / "bwv93.7.wav", root / "a.v1.wav", root / "a.v2.wav", root / "sub" / "b.flac"]
+    plans = output_paths(files, root, out, [".mid", ".salience.npy", ".png"])
+    assert [p[".mid"] for p in plans] == [out / "bwv93.7.mid", out / "a.v1.mid", out / "a.v2.mid", out / "sub" / "b.mid"]
+    assert plans[0][".salience.npy"] == out / "bwv93.7.salience.npy" and plans[0][".png"] == out / "bwv93.7.png"
+    with pytest.raises(TranscribeError) as err:
+        output_paths([root / "b.flac", root / "b.wav", root / "sub" / "b.wav"], root, out, [".mid"])
+    assert f"{root / 'b.flac'} and {root / 'b.wav'} would both write {out / 'b.mid'}" in str(err.value)
+    assert "sub" not in str(err.value)
+
+
+def test_the_collision_folder_writes_nothing(overfit, tmp_path):
+    """The issue's folder: before, 7 inputs reported 7 files written and left 3."""
+    import soundfile as sf
+
+    src = tmp_path / "in"
+    src.mkdir()
+    audio, sr = sf.read(overfit.wav)
+    for name in ("a.v1.wav", "a.v2.wav", "b.wav", "b.flac", "piano.flac", "piano.mp3", "piano.ogg"):
+        fmt = {"mp3": "MP3", "ogg": "OGG"}.get(name.rsplit(".", 1)[1])
+        sf.write(src / name, audio, sr, **({"format": fmt} if fmt else {}))
+    out = tmp_path / "out"
+    proc = run_cli("wavespace.transcribe", f"ckpt={overfit.checkpoint}", f"input={src}", f"output={out}",
+                   "progress=false", tmp_path=tmp_path, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"{src / 'b.flac'} and {src / 'b.wav'} would both write {out / 'b.mid'}" in proc.stderr
+    assert f"{src / 'piano.flac'} and {src / 'piano.ogg'} would both write {out / 'piano.mid'}" in proc.stderr
+    assert "a.v1" not in proc.stderr and not out.exists()
+    (src / "b.flac").unlink()
+    for name in ("piano.mp3", "piano.ogg"):
+        (src / name).unlink()
+    run_cli("wavespace.transcribe", f"ckpt={overfit.checkpoint}", f"input={src}", f"output={out}",
+            "progress=false", tmp_path=tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == ["a.v1.mid", "a.v2.mid", "b.mid", "piano.mid"]

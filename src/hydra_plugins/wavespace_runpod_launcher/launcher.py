@@ -17,6 +17,7 @@ import re
 import secrets as pysecrets
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -122,14 +123,20 @@ class RunpodLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
         from wavespace.cloud.client import PodSpec, RunpodClient
-        from wavespace.cloud.orchestrator import Job, Limits, Orchestrator
+        from wavespace.cloud.defaults import Limits
+        from wavespace.cloud.orchestrator import Job, Orchestrator
         from wavespace.cloud.secrets import install_redaction
+        from wavespace.errors import reported_errors
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
+        p = self.params
+        # Every Limits field is a launcher field of the same name (the config inherits them).
+        limits = Limits(**{f.name: type(f.default)(p[f.name]) for f in fields(Limits)})
+        with reported_errors():  # no key: one line, as `python -m wavespace.cloud pods` says it
+            client = RunpodClient(retries=limits.create_retries, backoff_s=limits.retry_backoff_s)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         install_redaction(logging.getLogger(), self.params.env_passthrough or [])
-        p = self.params
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if self.sweep_id is None:
@@ -178,13 +185,7 @@ class RunpodLauncher(Launcher):
                        network_volume_id=p.network_volume_id,
                        volume_mount_path=str(p.volume_mount_path),
                        data_center_id=p.data_center_id)
-        limits = Limits(max_concurrent=int(p.max_concurrent), max_runtime_s=float(p.max_runtime_s),
-                        startup_grace_s=float(p.startup_grace_s),
-                        poll_interval_s=float(p.poll_interval_s),
-                        capacity_wait_s=float(p.capacity_wait_s),
-                        result_grace_s=float(p.result_grace_s))
         results = self._results(configs[0]) if configs else None
-        client = RunpodClient(retries=int(p.create_retries), backoff_s=float(p.retry_backoff_s))
         orchestrator = Orchestrator(client, spec, env, results, limits,
                                     name_prefix=f"{p.name_prefix}-{self.sweep_id}-")
         finished = orchestrator.run(jobs, wait=bool(p.wait))
@@ -206,7 +207,14 @@ class RunpodLauncher(Launcher):
             ret.status = JobStatus.COMPLETED
             ret.return_value = job.result.metric if job.result else None
         else:
-            ret.status = JobStatus.FAILED
-            ret.return_value = RuntimeError(f"job {job.payload.job_id} on pod {job.pod_id}: "
-                                            f"{job.reason or job.state}")
+            # As a failed local job does (wavespace.train.main): result.json says FAILED and why,
+            # the sweeper gets NaN and goes on, and wavespace.run.SweepReport fails the sweep.
+            from wavespace.files import write_json
+
+            reason = f"job {job.payload.job_id} on pod {job.pod_id}: {job.reason or job.state}"
+            result = dict(job.result.result or {}) if job.result else {}
+            if result.get("status") != "FAILED":
+                result.update(status="FAILED", error=reason, overrides=list(job.payload.overrides))
+            write_json(Path(job.local_dir) / "result.json", result)
+            ret.status, ret.return_value = JobStatus.COMPLETED, float("nan")
         return ret

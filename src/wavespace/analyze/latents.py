@@ -187,7 +187,8 @@ def analyze_latents(path: str, opts: dict[str, Any]) -> dict[str, Any]:
     out_dir = Path(opts["out"]) if opts["out"] else (
         Path(cfg.get("run_dir") or Path(model.checkpoint_path).parent.parent) / "analysis" / f"latents-{opts['split']}")
     torch.manual_seed(int(opts["seed"]))
-    random_net = build_model(cfg).net.eval()  # same architecture, fresh weights (seeded)
+    # Same architecture, fresh weights (seeded); restoring: a pretrained front-end is not fetched.
+    random_net = build_model(cfg, restoring=True).net.eval()
     reps = {split: encode_split(model, random_net, ds, opts["batch_size"], opts["max_clips"])
             for split, ds in datasets.items()}
     results = []

@@ -5,6 +5,7 @@ only the code paths that talk to the cloud need them (``python -m wavespace.trai
 must stay fast even though the launcher plugin imports this package).
 
 Modules:
+- ``defaults``: pod and run-loop defaults, shared by the launcher plugin and the CLI.
 - ``payload``: the job description that travels to a pod in one environment variable.
 - ``secrets``: which environment values are secret, and redaction of text that may hold them.
 - ``client``: Runpod API calls (create with GPU fallback and retries, get, terminate, list).

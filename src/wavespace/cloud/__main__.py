@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Any
 
+from wavespace.cloud.defaults import Limits, PodDefaults
+
 log = logging.getLogger("wavespace.cloud")
 
 
@@ -89,17 +91,16 @@ def cmd_agents(args: argparse.Namespace) -> int:
             cmd += ["--count", str(args.runs_per_agent)]
         return subprocess.call([*cmd, args.sweep_path])
 
-    from hydra_plugins.wavespace_runpod_launcher.config import RunpodLauncherConf
     from wavespace.cloud.client import PodSpec
-    from wavespace.cloud.orchestrator import Job, Limits, Orchestrator
+    from wavespace.cloud.orchestrator import Job, Orchestrator
 
-    defaults = RunpodLauncherConf()
+    pod = PodDefaults()
     sweep_id = "agent-" + args.sweep_path.rstrip("/").split("/")[-1].lower()[:12] + time.strftime(
         "-%H%M%S")
-    env = {n: os.environ[n] for n in (args.env or defaults.env_passthrough) if n in os.environ}
-    spec = PodSpec(image=args.image or defaults.image, gpu_types=args.gpu_type or defaults.gpu_types,
+    env = {n: os.environ[n] for n in (args.env or pod.env_passthrough) if n in os.environ}
+    spec = PodSpec(image=args.image or pod.image, gpu_types=args.gpu_type or pod.gpu_types,
                    cloud_type=args.cloud_type, network_volume_id=args.network_volume_id,
-                   container_disk_gb=defaults.container_disk_gb)
+                   container_disk_gb=pod.container_disk_gb)
     jobs = [Job(payload=JobPayload(sweep_id=sweep_id, job_num=i, kind="agent",
                                    wandb_sweep=args.sweep_path, agent_count=args.runs_per_agent,
                                    max_runtime_s=args.max_runtime_s),
@@ -117,7 +118,8 @@ def cmd_agents(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m wavespace.cloud", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prefix", default="ws", help="pod name prefix (default ws)")
+    parser.add_argument("--prefix", default=PodDefaults.name_prefix,
+                        help=f"pod name prefix (default {PodDefaults.name_prefix})")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pods", help="list live pods")
     p.add_argument("--sweep", help="only pods of this sweep id")
@@ -134,11 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true", help="run one agent here instead")
     p.add_argument("--image")
     p.add_argument("--gpu-type", action="append", help="acceptable GPU type (repeat; ordered)")
-    p.add_argument("--cloud-type", default="SECURE")
+    p.add_argument("--cloud-type", default=PodDefaults.cloud_type)
     p.add_argument("--network-volume-id")
     p.add_argument("--env", action="append", help="variable to pass through (repeat)")
     p.add_argument("--max-runtime-s", type=float, default=8 * 3600)
-    p.add_argument("--capacity-wait-s", type=float, default=600)
+    p.add_argument("--capacity-wait-s", type=float, default=Limits.capacity_wait_s)
     p.set_defaults(func=cmd_agents)
     return parser
 

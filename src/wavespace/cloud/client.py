@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wavespace.cloud.defaults import Limits, PodDefaults
 from wavespace.cloud.secrets import redact
 from wavespace.errors import WavespaceError
 
@@ -58,12 +59,12 @@ class PodSpec:
 
     image: str
     gpu_types: list[str]
-    gpu_count: int = 1
-    cloud_type: str = "SECURE"
-    container_disk_gb: int = 30
+    gpu_count: int = PodDefaults.gpu_count
+    cloud_type: str = PodDefaults.cloud_type
+    container_disk_gb: int = PodDefaults.container_disk_gb
     volume_in_gb: int = 0
     network_volume_id: str | None = None
-    volume_mount_path: str = "/workspace"
+    volume_mount_path: str = PodDefaults.volume_mount_path
     data_center_id: str | None = None
 
 
@@ -95,8 +96,8 @@ class RunpodClient:
     def __init__(
         self,
         api_key: str | None = None,
-        retries: int = 3,
-        backoff_s: float = 2.0,
+        retries: int = Limits.create_retries,
+        backoff_s: float = Limits.retry_backoff_s,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("RUNPOD_API_KEY")

@@ -18,7 +18,6 @@ Exit status: 0 when the job completed, 1 when it failed, 2 for a bad payload.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -30,6 +29,7 @@ from typing import Any
 
 from wavespace.cloud.payload import ENV_VAR, JobPayload
 from wavespace.cloud.secrets import install_redaction
+from wavespace.files import write_json
 
 log = logging.getLogger("wavespace.cloud.entrypoint")
 
@@ -118,11 +118,7 @@ def write_status(payload: JobPayload, status: dict[str, Any]) -> None:
     job_dir = payload.job_dir()
     if job_dir is None:
         return
-    path = Path(job_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = path / "pod_status.json.tmp"
-    tmp.write_text(json.dumps(status, indent=2))
-    tmp.replace(path / "pod_status.json")
+    write_json(Path(job_dir) / "pod_status.json", status)
 
 
 def terminate_self(attempts: int = 3) -> bool:

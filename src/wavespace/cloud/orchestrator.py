@@ -17,7 +17,6 @@ Cost safety, in the order things can go wrong:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import signal
 import threading
@@ -29,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from wavespace.cloud.client import CapacityError, CloudError, PodSpec, RunpodClient, TransientError
+from wavespace.cloud.defaults import Limits
 from wavespace.cloud.payload import ENV_VAR, JobPayload
 from wavespace.cloud.results import JobResult, ResultChannel
+from wavespace.files import write_json
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +77,6 @@ class Job:
         if self.cost_per_hr is None:
             return None
         return self.cost_per_hr * self.elapsed(now) / 3600.0
-
-
-@dataclass
-class Limits:
-    """Knobs of the run loop (seconds unless named otherwise)."""
-
-    max_concurrent: int = 4
-    max_runtime_s: float = 4 * 3600
-    startup_grace_s: float = 900
-    poll_interval_s: float = 30
-    capacity_wait_s: float = 600
-    result_grace_s: float = 60
 
 
 class LauncherInterrupted(KeyboardInterrupt):
@@ -347,10 +336,9 @@ class Orchestrator:
             "cost_per_hr": job.cost_per_hr, "cost_estimate": job.cost(self.clock()),
             "pod_job_dir": job.payload.job_dir(), "events": job.events,
         }
-        (job.local_dir / "pod.json").write_text(json.dumps(record, indent=2))
+        write_json(job.local_dir / "pod.json", record)
         if job.result is not None and job.result.result is not None:
-            target = job.local_dir / "result.json"
-            target.write_text(json.dumps(job.result.result, indent=2, default=str))
+            write_json(job.local_dir / "result.json", job.result.result)
 
     # ----------------------------------------------------------------- signals
     @contextlib.contextmanager

@@ -37,6 +37,8 @@ from wavespace.data.cache import (
 )
 from wavespace.data.report import BadFileReport
 from wavespace.errors import ConfigError
+from wavespace.files import to_plain
+from wavespace.geometry import n_frames
 
 log = logging.getLogger("wavespace.data")
 
@@ -72,15 +74,6 @@ def canonical_split(split: str) -> str:
         raise ConfigError(f"unknown split '{split}': use train, validation or test") from None
 
 
-def plain(value: Any) -> Any:
-    """OmegaConf containers (datasets are built with ``_recursive_: false``) -> Python ones."""
-    from omegaconf import DictConfig, ListConfig, OmegaConf
-
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
 class FileDataset(Dataset):
     """Base class of datasets read from audio files on disk (see module docstring)."""
 
@@ -94,8 +87,9 @@ class FileDataset(Dataset):
         self,
         root: str | Path,
         split: str = "train",
-        sample_rate: int = 22050,
-        hop_length: int = 256,
+        *,
+        sample_rate: int,
+        hop_length: int,
         clip_seconds: float = 2.0,
         random_crop: bool | None = None,
         cache: str = "auto",
@@ -111,13 +105,13 @@ class FileDataset(Dataset):
         self.split = canonical_split(split)
         self.sample_rate, self.hop_length = int(sample_rate), int(hop_length)
         self.n_samples = int(round(float(clip_seconds) * self.sample_rate))
-        self.n_frames = self.n_samples // self.hop_length + 1
+        self.n_frames = n_frames(self.n_samples, self.hop_length)
         self.random_crop = (self.split == "train") if random_crop is None else bool(random_crop)
         if cache not in CACHE_MODES:
             raise ConfigError(f"data cache='{cache}' is not one of {', '.join(CACHE_MODES)}")
         self.cache_mode = cache
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
-        self.features = plain(features)
+        self.features = to_plain(features)  # datasets are built with ``_recursive_: false``
         self.report_dir = Path(report_dir) if report_dir else None
         self.cache_batch_size, self.cache_device = int(cache_batch_size), str(cache_device)
         self.progress = bool(progress)
@@ -264,7 +258,7 @@ class FileDataset(Dataset):
                 rows.append(np.array([[i, last // 2]]))
                 continue
             starts = np.arange(0, last + 1, self.n_frames)
-            total = e.n_samples // self.hop_length + 1
+            total = n_frames(e.n_samples, self.hop_length)
             if starts[-1] + self.n_frames < total and starts[-1] < last:
                 starts = np.append(starts, last)
             rows.append(np.stack([np.full(len(starts), i), starts], 1))

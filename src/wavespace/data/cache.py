@@ -38,9 +38,17 @@ from typing import Any
 
 import numpy as np
 
-from wavespace.data.targets import atomic_save, digest, fingerprint
 from wavespace.errors import WavespaceError
-from wavespace.run import write_json
+from wavespace.files import (
+    digest,
+    digest_bytes,
+    fingerprint,
+    jsonable,
+    save_array,
+    to_plain,
+    write_json,
+)
+from wavespace.geometry import common_frames, n_frames
 
 log = logging.getLogger("wavespace.data.cache")
 
@@ -57,12 +65,12 @@ class FeatureCacheError(WavespaceError):
 
 def plain_features_config(features: Any) -> dict[str, Any]:
     """The features config as plain, resolved containers (what the cache key hashes)."""
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig
 
     if isinstance(features, DictConfig):
-        out = OmegaConf.to_container(features, resolve=True)
+        out = to_plain(features)
     elif isinstance(features, Mapping):
-        out = json.loads(json.dumps(dict(features), default=str))
+        out = jsonable(dict(features))
     else:
         raise TypeError(f"features must be a config mapping with _target_, got {type(features).__name__}")
     assert isinstance(out, dict)
@@ -78,7 +86,6 @@ def frontend_code_digest(target: str) -> str:
     such a change rebuild the cache (at worst needlessly, e.g. after a docstring edit) instead
     of silently serving features the current code would not compute.
     """
-    import hashlib
     import inspect
     from importlib.metadata import PackageNotFoundError, version
 
@@ -92,7 +99,7 @@ def frontend_code_digest(target: str) -> str:
         extra = version("nnAudio").encode()
     except PackageNotFoundError:
         extra = b""
-    return hashlib.sha1(source + extra).hexdigest()[:12]
+    return digest_bytes(source + extra, 12)
 
 
 @dataclass(frozen=True)
@@ -201,7 +208,7 @@ class FeatureCache:
                     if isinstance(result, str):
                         failed[f.file_id] = result
                     else:
-                        atomic_save(self.shard_path(f.file_id), result)
+                        save_array(self.shard_path(f.file_id), result)
                         frames[f.file_id] = int(result.shape[0])
                         jf.write(json.dumps({"id": f.file_id, "key": self.file_keys[f.file_id],
                                              "frames": frames[f.file_id]}) + "\n")
@@ -287,6 +294,8 @@ def run_frontend(frontend: Any, files: list[CacheFile], load: Callable[[CacheFil
         for (job_id, blk, _), out in zip(batch, y, strict=True):
             job = jobs[job_id]
             t = out.shape[-1]
+            common_frames(t, n_frames(length, hop_length),
+                          f"features of {job['file'].path} (front-end output vs. the data's hop)")
             want = job["frames_per_block"]
             lo = job["context_frames"]
             piece = out[..., lo : lo + want]
@@ -307,16 +316,16 @@ def run_frontend(frontend: Any, files: list[CacheFile], load: Callable[[CacheFil
             yield f, audio
             continue
         audio = _fit(audio, f.n_samples)
-        n_frames = f.n_samples // hop_length + 1
+        total = n_frames(f.n_samples, hop_length)
         if f.n_samples <= block:  # whole file at once: identical to frontend(audio)
-            pieces, per, ctx = [audio], n_frames, 0
+            pieces, per, ctx = [audio], total, 0
         else:
             per, ctx = block // hop_length, context // hop_length
-            n_blocks = int(math.ceil(n_frames / per))
+            n_blocks = int(math.ceil(total / per))
             padded = np.zeros(n_blocks * block + 2 * context, np.float32)
             padded[context : context + len(audio)] = audio
             pieces = [padded[b * block : b * block + block + 2 * context] for b in range(n_blocks)]
-        jobs[job_id] = {"file": f, "n_frames": n_frames, "frames_per_block": per, "context_frames": ctx,
+        jobs[job_id] = {"file": f, "n_frames": total, "frames_per_block": per, "context_frames": ctx,
                         "left": len(pieces), "out": None}
         for b, piece in enumerate(pieces):
             groups.setdefault(len(piece), []).append((job_id, b, piece))
@@ -373,11 +382,4 @@ class CacheReader:
         return np.ascontiguousarray(x.transpose(1, 2, 0))
 
 
-def cache_modes_help() -> str:
-    return ("auto: read a valid cache, rebuild a stale one, else extract on the fly; off: never; "
-            "require: fail unless a cache exists (rebuilding a stale one); build: like auto, but "
-            "also build a missing cache now")
-
-
-__all__ = ["CACHE_MODES", "CacheFile", "CacheReader", "FeatureCache", "FeatureCacheError",
-           "cache_modes_help"]
+__all__ = ["CACHE_MODES", "CacheFile", "CacheReader", "FeatureCache", "FeatureCacheError"]

@@ -27,6 +27,9 @@ class PairedMidiDataset(FileDataset):
         self,
         root: str | Path,
         split: str = "train",
+        *,
+        sample_rate: int,
+        hop_length: int,
         min_midi: int = 21,
         n_keys: int = 88,
         fmin: float = 27.5,
@@ -39,7 +42,7 @@ class PairedMidiDataset(FileDataset):
         **kwargs: Any,
     ) -> None:
         self.spec = TargetSpec(
-            sample_rate=int(kwargs.get("sample_rate", 22050)), hop_length=int(kwargs.get("hop_length", 256)),
+            sample_rate=int(sample_rate), hop_length=int(hop_length),
             min_midi=int(min_midi), n_keys=int(n_keys), fmin=float(fmin), bins_per_octave=int(bins_per_octave),
             n_bins=int(n_bins), salience_sigma_bins=float(salience_sigma_bins), sustain=bool(sustain),
             salience=bool(salience),
@@ -48,7 +51,7 @@ class PairedMidiDataset(FileDataset):
         self.store = TargetStore(Path(cache_dir).expanduser() / "targets" / self.name, self.spec)
         self.max_length_mismatch_s = float(max_length_mismatch_s)
         self._targets: OrderedDict[str, FileTargets] = OrderedDict()
-        super().__init__(root, split, **kwargs)
+        super().__init__(root, split, sample_rate=sample_rate, hop_length=hop_length, **kwargs)
 
     def check(self, entry: FileEntry) -> bool:
         rec = entry.record

@@ -16,9 +16,7 @@ command that is logged.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -27,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from wavespace.data.base import FileRecord, plain
+from wavespace.data.base import FileRecord
 from wavespace.data.midi import write_midi
 from wavespace.data.paired import PairedMidiDataset
-from wavespace.data.targets import digest, fingerprint
 from wavespace.errors import WavespaceError
+from wavespace.files import atomic_path, digest, digest_bytes, fingerprint, to_plain
 from wavespace.labels import Notes
 
 log = logging.getLogger("wavespace.data.rendered")
@@ -59,20 +57,17 @@ def fluidsynth_command(midi: Path, wav: Path, soundfont: Path, sample_rate: int,
 def render_file(midi: Path, wav: Path, soundfont: Path, sample_rate: int, gain: float = 0.5,
                 reverb: bool = False, timeout: float = 600) -> None:
     """Render ``midi`` to ``wav`` atomically (a killed render leaves no half file)."""
-    wav.parent.mkdir(parents=True, exist_ok=True)
-    tmp = wav.with_name(wav.stem + f".{os.getpid()}.tmp.wav")
-    cmd = fluidsynth_command(midi, tmp, soundfont, sample_rate, gain, reverb)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size <= 44:
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"fluidsynth exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}")
-    os.replace(tmp, wav)
+    with atomic_path(wav) as tmp:
+        cmd = fluidsynth_command(midi, tmp, soundfont, sample_rate, gain, reverb)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size <= 44:
+            raise RuntimeError(f"fluidsynth exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}")
 
 
 def _programs(program: Any) -> int | list[int]:
     """One GM program, or a list to draw one from per generated file (timbre variety from one
     SoundFont: e.g. [0, 1, 2] = acoustic, bright and electric grand)."""
-    program = plain(program)
+    program = to_plain(program)
     if isinstance(program, (list, tuple)):
         if not program:
             raise ValueError("rendered: program must be a GM program number or a non-empty list")
@@ -152,8 +147,8 @@ class RenderedPianoDataset(PairedMidiDataset):
         self.midi_dir = Path(midi_dir).expanduser() if midi_dir else None
         self.gen = {
             "n_files": int(n_files), "seconds": float(seconds), "notes_per_second": float(notes_per_second),
-            "max_polyphony": int(max_polyphony), "tempo_bpm": list(plain(tempo_bpm)),
-            "velocity_range": list(plain(velocity_range)), "pitch_range": list(plain(pitch_range)),
+            "max_polyphony": int(max_polyphony), "tempo_bpm": list(to_plain(tempo_bpm)),
+            "velocity_range": list(to_plain(velocity_range)), "pitch_range": list(to_plain(pitch_range)),
             "pedal_prob": float(pedal_prob), "program": _programs(program), "seed": int(seed),
         }
         self.soundfont = Path(soundfont).expanduser()
@@ -167,7 +162,7 @@ class RenderedPianoDataset(PairedMidiDataset):
         return {"sample_rate": self.sample_rate, "soundfont": sf2, "gain": self.gain, "reverb": self.reverb}
 
     def _split_of(self, rel: str) -> str:
-        u = int(hashlib.sha1(rel.encode()).hexdigest()[:8], 16) / 2**32
+        u = int(digest_bytes(rel.encode(), 8), 16) / 2**32
         val, test = self.fractions
         return "test" if u < test else "validation" if u < test + val else "train"
 
@@ -199,9 +194,8 @@ class RenderedPianoDataset(PairedMidiDataset):
                                      tuple(g["velocity_range"]), tuple(g["pitch_range"]))
                 pedal = random_pedal(rng, g["seconds"], tempo, g["pedal_prob"])
                 program = g["program"] if isinstance(g["program"], int) else int(rng.choice(g["program"]))
-                tmp = mid.with_name(mid.stem + f".{os.getpid()}.tmp.mid")
-                write_midi(notes, tmp, program=program, tempo_bpm=tempo, pedal=pedal, tail_seconds=0.5)
-                os.replace(tmp, mid)
+                with atomic_path(mid) as tmp:
+                    write_midi(notes, tmp, program=program, tempo_bpm=tempo, pedal=pedal, tail_seconds=0.5)
             pairs.append((f"{self.split}/{i:04d}", mid, mid.with_suffix(".wav")))
         return pairs
 

@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from wavespace.run import write_json
+from wavespace.files import write_json
 
 log = logging.getLogger("wavespace.data")
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from wavespace.data.base import canonical_split, plain
+from wavespace.data.base import canonical_split
 from wavespace.data.medley import (
     CLIP_RATE,
     CLIP_SAMPLES,
@@ -44,8 +44,8 @@ from wavespace.data.medley import (
 )
 from wavespace.data.midi import write_midi
 from wavespace.data.rendered import DEFAULT_SOUNDFONT, RenderError, find_fluidsynth, render_file
-from wavespace.data.targets import digest, fingerprint
 from wavespace.errors import ConfigError
+from wavespace.files import digest, fingerprint, to_plain
 from wavespace.labels import Notes
 
 log = logging.getLogger("wavespace.data.solos")
@@ -107,7 +107,7 @@ class SolosDataset(MedleySolosDataset):
         render_jobs: int = 2,
         **kwargs: Any,
     ) -> None:
-        counts = dict(plain(clips_per_class) or {"training": 64, "validation": 16, "test": 32})
+        counts = dict(to_plain(clips_per_class) or {"training": 64, "validation": 16, "test": 32})
         counts = {SUBSETS[canonical_split(k)]: int(v) for k, v in counts.items()}
         if sorted(counts) != sorted(SUBSETS.values()) or min(counts.values()) < 1:
             raise ConfigError(

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 from torch.utils.data import Dataset
 
+import wavespace.geometry as geometry
 from wavespace.errors import ConfigError
 from wavespace.labels import (
     Notes,
     expand_spans,
     hz_to_midi,
     midi_to_hz,
-    n_frames_for,
     note_frame_spans,
     notes_to_roll,
     salience_map,
@@ -163,8 +163,8 @@ class SynthDataset(Dataset):
         self.length, self.seed = int(length), int(seed)
         self.sample_rate, self.hop_length = int(sample_rate), int(hop_length)
         self.n_samples = int(round(clip_seconds * sample_rate))
-        self.n_frames = n_frames_for(self.n_samples, hop_length)
-        self.frame_rate = sample_rate / hop_length
+        self.n_frames = geometry.n_frames(self.n_samples, hop_length)
+        self.frame_rate = geometry.frame_rate(sample_rate, hop_length)
         self.grid = dict(fmin=float(fmin), bins_per_octave=int(bins_per_octave), n_bins=int(n_bins))
         self.min_midi, self.n_keys, self.sigma = int(min_midi), int(n_keys), float(salience_sigma_bins)
         tuples = {k: tuple(v) if isinstance(v, (list, tuple)) or hasattr(v, "__len__") else v

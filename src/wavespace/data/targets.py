@@ -9,43 +9,24 @@ so a changed file or a changed hop gives new targets, never stale ones.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+import wavespace.geometry as geometry
 from wavespace.data.midi import load_notes
-from wavespace.labels import n_frames_for, notes_to_roll, notes_to_salience
+from wavespace.files import digest, fingerprint, save_array, write_text
+from wavespace.labels import notes_to_roll, notes_to_salience
 
 FORMAT_VERSION = 1
 ROLL_NAMES = ("frame", "onset", "offset", "velocity")
 
 
-def fingerprint(path: str | Path) -> dict[str, int | str]:
-    """What identifies a file's contents cheaply: name, size and modification time (ns)."""
-    st = os.stat(path)
-    return {"name": Path(path).name, "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
-
-
-def digest(obj: object, length: int = 16) -> str:
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha1(blob).hexdigest()[:length]
-
-
 def safe_name(file_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", file_id)[-120:]
-
-
-def atomic_save(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temporary name, then rename: readers never see half an array."""
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -65,7 +46,7 @@ class TargetSpec:
 
     @property
     def frame_rate(self) -> float:
-        return self.sample_rate / self.hop_length
+        return geometry.frame_rate(self.sample_rate, self.hop_length)
 
 
 class FileTargets:
@@ -100,9 +81,6 @@ class TargetStore:
         stem = self.directory / f"{safe_name(file_id)}-{key}"
         return stem.with_suffix(".roll.npy"), stem.with_suffix(".sal.npy"), stem.with_suffix(".json")
 
-    def has(self, file_id: str, midi: str | Path, n_samples: int) -> bool:
-        return self._paths(file_id, Path(midi), n_samples)[2].is_file()
-
     def get(self, file_id: str, midi: str | Path, n_samples: int) -> FileTargets:
         """Targets of a file whose audio has ``n_samples`` at ``spec.sample_rate``.
 
@@ -119,21 +97,19 @@ class TargetStore:
     def _compute(self, midi: Path, n_samples: int, roll_p: Path, sal_p: Path, meta_p: Path) -> None:
         s = self.spec
         notes = load_notes(midi, sustain=s.sustain)
-        n_frames = n_frames_for(n_samples, s.hop_length)
+        n_frames = geometry.n_frames(n_samples, s.hop_length)
         rolls = notes_to_roll(notes, n_frames, s.frame_rate, s.min_midi, s.n_keys)
         roll = np.empty((n_frames, len(ROLL_NAMES), s.n_keys), np.uint8)
         for i, name in enumerate(ROLL_NAMES):
             scale = 127.0 if name == "velocity" else 1.0
             roll[:, i, :] = np.round(rolls[name] * scale).T.astype(np.uint8)
         self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_save(roll_p, roll)
+        save_array(roll_p, roll)
         if s.salience:
             sal = notes_to_salience(notes, n_frames, s.frame_rate, s.fmin, s.bins_per_octave,
                                     s.n_bins, s.salience_sigma_bins)
-            atomic_save(sal_p, np.round(sal.T * 255.0).astype(np.uint8))
+            save_array(sal_p, np.round(sal.T * 255.0).astype(np.uint8))
         meta = {"midi": str(midi), "n_notes": len(notes), "n_samples": int(n_samples),
                 "n_frames": int(n_frames), "notes_start": float(notes.onset.min()),
                 "notes_end": float(notes.offset.max())}
-        tmp = meta_p.with_name(meta_p.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, meta_p)  # written last: its presence means the arrays are complete
+        write_text(meta_p, json.dumps(meta))  # written last: its presence means the arrays are complete

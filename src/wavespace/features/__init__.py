@@ -1,6 +1,7 @@
 """Feature front-ends: nn.Modules that turn waveform batches into time-frequency tensors.
 
-Every front-end maps audio [B, T] to float32 [B, C, F, n // hop + 1]; configs pick one with
+Every front-end maps audio [B, T] to float32 [B, C, F, n // hop + 1] (centered frames, see
+``wavespace.geometry``); configs pick one with
 ``features=<name>`` (conf/features). Heavy libraries (nnAudio, transformers) load lazily when a
 front-end is built.
 """

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import wavespace.geometry as geometry
 from wavespace.errors import ConfigError
 
 NORMALIZE_MODES = ("none", "per_bin")
@@ -56,11 +57,11 @@ class Frontend(nn.Module):
 
     @property
     def frame_rate(self) -> float:
-        return self.sample_rate / self.hop_length
+        return geometry.frame_rate(self.sample_rate, self.hop_length)
 
     def n_frames(self, n_samples: int) -> int:
         """Centered frames: frame i describes time i * hop / sample_rate."""
-        return n_samples // self.hop_length + 1
+        return geometry.n_frames(n_samples, self.hop_length)
 
     # -- normalization -----------------------------------------------------------------------
     def set_normalization(self, mode: str) -> None:

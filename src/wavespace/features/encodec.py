@@ -122,7 +122,7 @@ class EncodecLatents(Frontend):
 
     def n_frames(self, n_samples: int) -> int:
         if self.center:
-            return n_samples // self.hop_length + 1
+            return super().n_frames(n_samples)
         return math.ceil(n_samples / self.hop_length)
 
     @torch.no_grad()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ROLL_HEADS = ("frame", "onset", "offset", "velocity")
-
 
 def flatten_frames(x: torch.Tensor) -> torch.Tensor:
     """[B, C, F, T] -> [B, C*F, T]: every channel/bin becomes one input feature per frame."""

@@ -20,6 +20,7 @@ that says what is learned (``training_step`` / ``validation_step``) and a ``conf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -102,7 +103,12 @@ class Task(L.LightningModule):
         optimizer = self.optimizer_factory(params)
         if self.scheduler_factory is None:
             return optimizer
-        total = int(self.trainer.estimated_stepping_batches)
+        estimate = self.trainer.estimated_stepping_batches
+        if not math.isfinite(estimate):  # max_epochs=-1: a schedule over "all steps" has no length
+            from wavespace.tasks.schedules import unbounded_schedule_error
+
+            raise unbounded_schedule_error(getattr(self.scheduler_factory, "func", self.scheduler_factory))
+        total = int(estimate)
         scheduler = self.scheduler_factory(optimizer, total_steps=total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

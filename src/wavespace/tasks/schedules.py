@@ -7,6 +7,8 @@ import math
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from wavespace.errors import ConfigError
+
 
 def warmup_cosine(
     optimizer: Optimizer, total_steps: int, warmup_steps: int = 100, min_factor: float = 0.05
@@ -25,3 +27,18 @@ def warmup_cosine(
         return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return LambdaLR(optimizer, factor)
+
+
+def unbounded_schedule_error(scheduler: object) -> ConfigError:
+    """The error for a schedule asked to span a run that has no end (``trainer.max_epochs=-1``).
+
+    Every schedule here is laid out over the run's total step count; Lightning's "train until
+    stopped" has none (its estimate is infinite), which would otherwise surface as an
+    OverflowError deep inside the optimizer setup.
+    """
+    return ConfigError(
+        f"trainer.max_epochs=-1 (train until stopped) with no trainer.max_steps gives the run no total "
+        f"number of steps, but the learning-rate schedule model.scheduler ({scheduler}) is laid out over "
+        f"the run's total steps. Bound the run (trainer.max_steps=N or a finite trainer.max_epochs), or "
+        f"train at a constant learning rate with model.scheduler=null."
+    )

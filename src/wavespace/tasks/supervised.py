@@ -11,6 +11,7 @@ from torch import nn
 
 from wavespace.errors import ConfigError
 from wavespace.features.base import Frontend
+from wavespace.geometry import common_frames
 from wavespace.tasks.base import Task
 from wavespace.tasks.losses import sparse_bce
 from wavespace.transcription.decoding import DecodeParams
@@ -109,12 +110,7 @@ class SupervisedSalience(Task):
             if weight == 0 or name not in out or name not in batch:
                 continue
             pred, target = out[name], batch[name].to(out[name].dtype)
-            n = min(pred.shape[-1], target.shape[-1])
-            if abs(pred.shape[-1] - target.shape[-1]) > 1:
-                raise ConfigError(
-                    f"'{name}': model gives {pred.shape[-1]} frames but labels have "
-                    f"{target.shape[-1]}; features and data disagree on the hop (see geometry)"
-                )
+            n = common_frames(pred.shape[-1], target.shape[-1], f"model output '{name}' vs. its labels")
             if name == "velocity" and "frame" in batch:  # only where a note sounds
                 on = batch["frame"][..., :n] > 0.5
                 if not on.any():
@@ -154,7 +150,7 @@ class SupervisedSalience(Task):
         _, out = self._step(batch, stage)
         if "frame" in out and "frame" in batch:
             probs = torch.sigmoid(out["frame"].float())
-            n = min(probs.shape[-1], batch["frame"].shape[-1])
+            n = common_frames(probs.shape[-1], batch["frame"].shape[-1], "model output 'frame' vs. its labels")
             metric = self.val_frame if stage == "val" else self.test_frame
             metric.update(probs[..., :n], batch["frame"][..., :n])
             if self.note_metrics:

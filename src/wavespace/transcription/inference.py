@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from wavespace.errors import WavespaceError
-from wavespace.labels import n_frames_for
+from wavespace.geometry import common_frames, n_frames
 
 
 class TranscribeError(WavespaceError):
@@ -38,13 +38,13 @@ def plan_chunks(n_samples: int, hop: int, chunk_frames: int, context_frames: int
     ``first_frame + j``; at the ends of the file it takes the file's own edge, as whole-file
     processing does.
     """
-    n_frames = n_frames_for(n_samples, hop)
+    total = n_frames(n_samples, hop)
     out = []
-    for keep_from in range(0, n_frames, chunk_frames):
-        keep_to = min(keep_from + chunk_frames, n_frames)
+    for keep_from in range(0, total, chunk_frames):
+        keep_to = min(keep_from + chunk_frames, total)
         first = max(keep_from - context_frames, 0)
-        last = min(keep_to + context_frames, n_frames)  # exclusive
-        stop = n_samples if last == n_frames else (last - 1) * hop + 1
+        last = min(keep_to + context_frames, total)  # exclusive
+        stop = n_samples if last == total else (last - 1) * hop + 1
         out.append(Chunk(first, keep_from, keep_to, first * hop, stop))
     return out
 
@@ -65,7 +65,7 @@ def predict_activations(
     chunk_frames = max(1, int(round(chunk_seconds * fr)))
     context_frames = int(np.ceil(context_seconds * fr))
     chunks = plan_chunks(len(audio), hop, chunk_frames, context_frames)
-    n_frames = n_frames_for(len(audio), hop)
+    total = n_frames(len(audio), hop)
     out: dict[str, np.ndarray] = {}
     groups: dict[int, list[Chunk]] = {}
     for c in chunks:  # equal lengths batch together (all but the first and last chunk)
@@ -77,15 +77,16 @@ def predict_activations(
             probs = model.predict_audio(x)
             for name, value in probs.items():
                 value = value.float().cpu().numpy()
+                common_frames(value.shape[-1], feats.n_frames(length),
+                              f"model output '{name}' for a chunk of {length} samples")
                 if name not in out:
-                    out[name] = np.zeros((value.shape[1], n_frames), np.float32)
+                    out[name] = np.zeros((value.shape[1], total), np.float32)
                 for j, c in enumerate(part):
                     a, b = c.keep_from - c.first_frame, c.keep_to - c.first_frame
                     got = value[j, :, a:b]
                     out[name][:, c.keep_from : c.keep_from + got.shape[1]] = got
             if progress is not None:
                 progress.update(len(part))
-        del length
     return out
 
 

@@ -38,6 +38,32 @@ def find_audio(input_path: Path) -> tuple[list[Path], list[Path]]:
     return audio, [p for p in files if p.suffix.lower() not in exts]
 
 
+def output_paths(files: list[Path], root: Path, output: Path, suffixes: list[str]) -> list[dict[str, Path]]:
+    """Where each input's outputs go: ``output/<path under root>`` with the audio extension
+    replaced by each suffix (``.mid``, ``.salience.npy``, ``.png``), the rest of the name kept
+    (``bwv93.7.wav`` -> ``bwv93.7.mid``, not ``bwv93.mid``).
+
+    Raises TranscribeError, before anything is written, if two inputs would write one file
+    (``b.wav`` and ``b.flac`` both make ``b.mid``): one would silently replace the other.
+    """
+    plans, owner, clashes = [], {}, []
+    for path in files:
+        rel = path.relative_to(root)
+        stem = output / rel.parent / rel.name[: len(rel.name) - len(rel.suffix)]
+        plan = {suffix: stem.parent / (stem.name + suffix) for suffix in suffixes}
+        for target in plan.values():
+            if target in owner:
+                clashes.append(f"{owner[target]} and {path} would both write {target}")
+            owner.setdefault(target, path)
+        plans.append(plan)
+    if clashes:
+        raise TranscribeError(
+            f"Nothing was written: {len(clashes)} output file(s) would be written by two inputs, and "
+            f"one would silently replace the other: {'; '.join(clashes)}. Rename one file of each "
+            f"pair (or move it to another folder, or transcribe it with another output=).")
+    return plans
+
+
 def save_piano_roll_png(probs: dict[str, np.ndarray], notes: Any, frame_rate: float, path: Path, min_midi: int = 21) -> None:
     """Frame probabilities with the decoded notes outlined (what a user checks by eye)."""
     from matplotlib.patches import Rectangle
