@@ -93,9 +93,10 @@ def test_the_checkpoint_writer_refuses_non_finite_optimizer_state(tmp_path):
 
 
 def test_last_checkpoint_holds_the_final_step_with_the_default_callbacks(tmp_path):
-    """Default callbacks (a step-100 refresh that never fires here): last.ckpt is at the final
-    step, and rerunning the finished command resumes there and trains nothing more."""
-    args = [*TINY, "trainer.max_epochs=3", "test=false"]
+    """Default callbacks (a step-100 refresh that never fires here) and lr=0, so that no epoch
+    after the first sets a new best (Lightning's save_last then never refreshed last.ckpt):
+    last.ckpt is at the final step, and rerunning the finished command trains nothing more."""
+    args = [*TINY, "trainer.max_epochs=3", "model.optimizer.lr=0", "test=false"]
     run_cli("wavespace.train", *args, tmp_path=tmp_path)
     [run] = _runs(tmp_path)
     last = run / "checkpoints" / "last.ckpt"
