@@ -44,9 +44,11 @@ format: install  ## ruff format + import sorting
 	$(VENV)/bin/ruff format .
 
 bench: install  ## benchmarks under bench/ (each prints ratios against the obvious alternative)
-	for b in bench/*.py; do [ $$b = bench/transcription_quality.py ] && continue; \
+	for b in bench/*.py; do case $$b in bench/transcription_quality.py|bench/autoencoders.py|bench/harmonic_salience.py) continue;; esac; \
 		echo "== $$b"; $(PY) $$b || exit 1; done
 	@echo "(transcription quality against basic-pitch: make bench-transcription, ~45 min)"
+	@echo "(autoencoders, study 1: make bench-autoencoders, ~1 h)"
+	@echo "(study 2, harmonic salience vs baselines: make bench-harmonic, ~1 h on CPU)"
 
 prepare: install  ## precompute a feature cache: make prepare ARGS="data=maestro features=cqt"
 	$(PY) -m wavespace.prepare $(ARGS)
@@ -107,7 +109,7 @@ SOUNDFONT ?= /usr/share/sounds/sf2/FluidR3_GM.sf2
 DATA_PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 APT_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: data-deps test-data bench-data heldout-soundfonts bench-transcription
+.PHONY: data-deps test-data bench-data heldout-soundfonts bench-transcription bench-autoencoders bench-harmonic
 BP_VENV ?= .venv-basic-pitch
 
 data-deps:  ## FluidSynth + the GM SoundFont for data=rendered (apt; idempotent, non-interactive)
@@ -144,4 +146,10 @@ $(BP_VENV)/.installed: bench/basic_pitch_requirements.txt
 bench-transcription: install data-deps heldout-soundfonts $(BP_VENV)/.installed  ## train the CPU preset (30 min), then it vs basic-pitch on unseen SoundFonts
 	nice -n 10 $(PY) -m wavespace.train experiment=rendered_transcriber $(ARGS)
 	$(PY) bench/transcription_quality.py --basic-pitch-python $(BP_VENV)/bin/python
+bench-autoencoders: install data-deps heldout-soundfonts  ## study 1: net speed, test L1 vs baselines after a fixed CPU budget, latent probe vs controls over 3 seeds (~1 h)
+	nice -n 10 $(PY) bench/autoencoders.py all $(ARGS)
 # <<< data
+
+bench-harmonic: install  ## study 2: harmonic salience vs CQT peaks and harmonic summation, synth + rendered piano, 3 seeds (ARGS=--quick: smoke)
+	@$(MAKE) --no-print-directory data-deps || echo "note: FluidSynth not installed: the rendered-piano scenario is skipped"
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) bench/harmonic_salience.py $(ARGS)

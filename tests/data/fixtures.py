@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.data.conftest import has_fluidsynth, make_maestro
+from tests.data.conftest import has_fluidsynth, make_maestro, make_medley
 
 _BUILT: dict[str, Path] = {}
 
@@ -37,6 +37,24 @@ def rendered(tmp_path: Path) -> list[str]:
             f"paths.cache_dir={tmp_path / 'cache'}"]
 
 
-DATA_FIXTURES: dict[str, Callable[[Path], list[str]]] = {"maestro": maestro}
+def medley(tmp_path: Path) -> list[str]:
+    root = _once("medley", lambda r: make_medley(r, {"training": 8, "validation": 4, "test": 4}, broken=False))
+    return [f"data.train.root={root}", f"paths.cache_dir={tmp_path / 'cache'}"]
+
+
+SOLOS_SMALL = "data.train.clips_per_class={training: 2, validation: 1, test: 1}"
+
+
+def solos(tmp_path: Path) -> list[str]:
+    # Rendered by the dataset on first use (16 clips); later combinations reuse the set.
+    root = _once("solos", lambda r: None)
+    # One SoundFont for every split: the solos_* presets' held-out test SoundFont (TimGM6mb) is
+    # not part of `make data-deps`.
+    return [f"data.train.root={root}", SOLOS_SMALL, "data.train.test_soundfont=null",
+            f"paths.cache_dir={tmp_path / 'cache'}"]
+
+
+DATA_FIXTURES: dict[str, Callable[[Path], list[str]]] = {"maestro": maestro, "medley": medley}
 if has_fluidsynth():
     DATA_FIXTURES["rendered"] = rendered
+    DATA_FIXTURES["solos"] = solos

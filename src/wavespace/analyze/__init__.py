@@ -1,11 +1,14 @@
-"""Post-processing of sweeps: collect runs, fit a metric against hyperparameters, plot.
+"""Post-processing: sweeps (fit a metric against hyperparameters) and autoencoder latents.
 
     python -m wavespace.analyze sweep SOURCE x=model.optimizer.lr y=val/loss
+    python -m wavespace.analyze latents RUN_OR_CKPT [split=test] [root=DIR]
 
 SOURCE is a local multirun (or runs) directory, or a W&B sweep or group
 (``wandb:ENTITY/PROJECT/sweep/ID``, ``wandb:ENTITY/PROJECT/group/NAME``). Modules:
 ``collect`` (runs -> records), ``fit`` (least-squares families with confidence bands and the
-fitted optimum), ``plot`` (one panel per hyperparameter), ``__main__`` (the CLI).
+fitted optimum), ``plot`` (one panel per hyperparameter), ``latents`` (encode a labelled split,
+PCA figure, probe with controls) and ``probe`` (the linear probe and silhouette), ``__main__``
+(the CLI).
 """
 
 from wavespace.analyze.collect import RunRecord, collect, lookup

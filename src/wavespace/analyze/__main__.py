@@ -1,4 +1,8 @@
-"""``python -m wavespace.analyze sweep SOURCE x=KEY[,KEY...] y=METRIC [options]``.
+"""``python -m wavespace.analyze sweep SOURCE x=KEY[,KEY...] y=METRIC [options]``, or
+``python -m wavespace.analyze latents RUN_OR_CKPT [split=test] [root=DIR]`` (the autoencoder latent
+analysis with its controls: see ``wavespace.analyze.latents``), or
+``python -m wavespace.analyze salience RUN_OR_CKPT [split=test] [root=DIR]`` (figures and the
+multi-pitch table of a harmonic-salience model: see ``wavespace.analyze.salience``).
 
 Options (``key=value``, like Hydra overrides):
   x=       hyperparameter(s), comma-separated or repeated: one panel each
@@ -129,7 +133,16 @@ def report(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _, source, opts = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "latents":
+        from wavespace.analyze.latents import main as latents_main
+
+        return latents_main(argv[1:])
+    if argv and argv[0] == "salience":
+        from wavespace.analyze.salience import main as salience_main
+
+        return salience_main(argv[1:])
+    _, source, opts = parse_args(argv)
     try:
         summary = analyze(source, opts)
     except (FileNotFoundError, ValueError) as e:

@@ -10,7 +10,8 @@ from wavespace.data.datamodule import AudioDataModule, collate
 from wavespace.data.maestro import MaestroDataset
 from wavespace.data.medley import MedleySolosDataset
 from wavespace.data.rendered import RenderedPianoDataset
+from wavespace.data.solos import SolosDataset
 from wavespace.data.synth import SynthDataset
 
 __all__ = ["AudioDataModule", "FeatureCache", "FeatureCacheError", "MaestroDataset",
-           "MedleySolosDataset", "RenderedPianoDataset", "SynthDataset", "collate"]
+           "MedleySolosDataset", "RenderedPianoDataset", "SolosDataset", "SynthDataset", "collate"]

@@ -15,6 +15,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 import wavespace.geometry as geometry
+from wavespace.errors import ConfigError
 from wavespace.labels import (
     Notes,
     expand_spans,
@@ -48,6 +49,12 @@ class SynthParams:
     release_range: tuple[float, float] = (0.02, 0.15)
     noise_prob: float = 0.5
     snr_db_range: tuple[float, float] = (15.0, 40.0)
+    # Probability that a note is a weak-fundamental tone: its f0 partial gets a gain drawn from
+    # weak_fundamental_gain times the strongest other partial (a raw-spectrum peak picker then
+    # lands on a harmonic). 0 keeps the default, where f0 is the strongest partial, and draws
+    # nothing extra from the generator, so existing items are unchanged.
+    weak_fundamental: float = 0.0
+    weak_fundamental_gain: tuple[float, float] = (0.0, 0.3)
 
 
 def _uniform(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
@@ -120,6 +127,8 @@ def render(
         amp[1::2] *= _uniform(rng, p.even_gain_range)  # k = 2, 4, 6, ...
         amp *= np.exp(rng.normal(0.0, 0.25, size=amp.shape))  # per-partial timbre jitter
         amp[0] = max(amp[0], amp[1:].max(initial=0.0) * 1.05)  # f0 stays the strongest partial
+        if p.weak_fundamental > 0 and len(amp) > 1 and rng.random() < p.weak_fundamental:
+            amp[0] = _uniform(rng, p.weak_fundamental_gain) * amp[1:].max()
         phases = rng.uniform(0, 2 * np.pi, size=(len(stretch), 1))
         partials = np.sin((stretch[:, None] * base_phase[None, :] + phases).astype(np.float32))
         tone = (amp.astype(np.float32) @ partials) / np.float32(amp.sum())
@@ -161,6 +170,12 @@ class SynthDataset(Dataset):
         tuples = {k: tuple(v) if isinstance(v, (list, tuple)) or hasattr(v, "__len__") else v
                   for k, v in params.items()}
         self.params = SynthParams(**tuples)  # type: ignore[arg-type]
+        lo, hi = self.params.weak_fundamental_gain
+        if not 0.0 <= self.params.weak_fundamental <= 1.0 or not 0.0 <= lo <= hi:
+            raise ConfigError(
+                f"synth weak_fundamental is a probability in [0, 1] and weak_fundamental_gain a "
+                f"range 0 <= low <= high (got {self.params.weak_fundamental} and "
+                f"{self.params.weak_fundamental_gain})")
         top = float(hz_to_midi(self.grid["fmin"])) + 12.0 * n_bins / bins_per_octave
         if self.params.pitch_range[1] >= top or midi_to_hz(self.params.pitch_range[1]) >= sample_rate / 2:
             raise ValueError(
@@ -196,6 +211,14 @@ class SynthDataset(Dataset):
         depth, rate, phase = vp[note_idx, 0], vp[note_idx, 1], vp[note_idx, 2]
         pitch = notes.pitch[note_idx] + depth / 100.0 * np.sin(2 * np.pi * rate * t + phase)
         return frame_idx, pitch
+
+    def reference_frequencies(self, notes: Notes, vib: list[np.ndarray]) -> list[np.ndarray]:
+        """Exact sounding pitches (Hz, vibrato included) of each frame, as mir_eval.multipitch
+        takes them: a list of ``n_frames`` arrays (empty where nothing sounds)."""
+        frame_idx, pitch = self.frame_pitches(notes, vib)
+        order = np.argsort(frame_idx, kind="stable")
+        split = np.searchsorted(frame_idx[order], np.arange(1, self.n_frames))
+        return np.split(midi_to_hz(pitch[order]), split)
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         if not 0 <= index < self.length:

@@ -16,6 +16,19 @@ from wavespace.features.normalize import compute_stats
 log = logging.getLogger(__name__)
 
 
+def fit_batches(trainer: L.Trainer, loader: object, max_batches: int | None = None) -> int | None:
+    """How many training batches a statistics pass reads: ``max_batches`` if given, else as many
+    as the trainer uses per epoch (``limit_train_batches``), else all (None)."""
+    if max_batches is not None:
+        return int(max_batches)
+    limit = trainer.limit_train_batches
+    if isinstance(limit, int):
+        return limit
+    if limit is not None and float(limit) < 1.0 and hasattr(loader, "__len__"):
+        return max(1, int(float(limit) * len(loader)))  # type: ignore[arg-type]
+    return None
+
+
 class FitNormalization(Callback):
     """On fit start, fit every front-end of the module whose ``normalize: per_bin`` is unfitted.
 
@@ -30,14 +43,7 @@ class FitNormalization(Callback):
         self.progress = progress
 
     def _n_batches(self, trainer: L.Trainer, loader: object) -> int | None:
-        if self.max_batches is not None:
-            return int(self.max_batches)
-        limit = trainer.limit_train_batches
-        if isinstance(limit, int):
-            return limit
-        if limit is not None and float(limit) < 1.0 and hasattr(loader, "__len__"):
-            return max(1, int(float(limit) * len(loader)))  # type: ignore[arg-type]
-        return None
+        return fit_batches(trainer, loader, self.max_batches)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         todo = [m for m in pl_module.modules()

@@ -1,8 +1,8 @@
 """Mel spectrogram front-end (``features=mel``): STFT on the device, Slaney mel filterbank.
 
 The filterbank is built here (Slaney mel scale and area normalization, the defaults of
-``librosa.filters.mel``; tests check equality with librosa) so librosa stays a test-only
-dependency.
+``librosa.filters.mel``; tests check equality with librosa) so that importing a front-end does
+not import librosa, which only the inversion to audio (``features.inverse``) needs.
 """
 
 from __future__ import annotations

@@ -25,6 +25,19 @@ def roll_to_frequencies(roll: np.ndarray, min_midi: int = 21) -> list[np.ndarray
     return np.split(hz[order], split)
 
 
+def multipitch_counts(ref_freqs: list[np.ndarray], est_freqs: list[np.ndarray]) -> np.ndarray:
+    """[true positives, reference pitches, estimated pitches] of frame-aligned pitch lists (Hz),
+    via mir_eval.multipitch (correct within 50 cents). Both lists have one array per frame."""
+    if len(ref_freqs) != len(est_freqs):
+        raise ValueError(f"{len(ref_freqs)} reference frames but {len(est_freqs)} estimated frames")
+    ref = mir_eval.multipitch.frequencies_to_midi([np.asarray(f, float) for f in ref_freqs])
+    est = mir_eval.multipitch.frequencies_to_midi([np.asarray(f, float) for f in est_freqs])
+    tp = mir_eval.multipitch.compute_num_true_positives(ref, est).sum()
+    n_ref = mir_eval.multipitch.compute_num_freqs(ref).sum()
+    n_est = mir_eval.multipitch.compute_num_freqs(est).sum()
+    return np.array([tp, n_ref, n_est], dtype=np.float64)
+
+
 def frame_counts(ref_roll: np.ndarray, est_roll: np.ndarray, min_midi: int = 21) -> np.ndarray:
     """[true positives, number of reference pitches, number of estimated pitches], via mir_eval."""
     ref = mir_eval.multipitch.frequencies_to_midi(roll_to_frequencies(ref_roll, min_midi))

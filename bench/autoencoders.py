@@ -1,0 +1,236 @@
+"""Study 1 measured: autoencoder speed, reconstruction against baselines, latents against controls.
+
+    python bench/autoencoders.py throughput [--device cpu|cuda] [--steps 3]
+    python bench/autoencoders.py budget [--minutes 4]
+    python bench/autoencoders.py probe [--minutes 4] [--seeds 0 1 2]
+    python bench/autoencoders.py all          # the three, in order (make bench-autoencoders)
+
+1. ``throughput``: examples/s of forward + backward (L1 loss) for each net at 1 x 256 x 173,
+   batch 16, at the study's size (the ``medley_*`` presets) and the CPU size (``solos_*``), and
+   each net's ratio to the fastest at that size.
+2. ``budget``: each ``solos_*`` preset (UNet, UNet without skips, ConvNet2d, ConvNet1d) trained
+   for the same wall-clock budget (``trainer.max_time``) on data=solos, then its test L1 (centred
+   crops of the test split, rendered with a SoundFont training never heard) beside two
+   baselines fitted on the training split: every frame predicted as the per-bin mean, and PCA
+   of the frames with as many components as the net's bottleneck has numbers per input frame.
+3. ``probe``: ``wavespace.analyze latents`` on those runs for each seed: probe macro accuracy of
+   the trained latent, the random encoder, the pooled spectrogram and MFCC statistics, mean +-
+   std over seeds, and whether the trained latent beats the random encoder and the pooled
+   spectrogram by more than the seed spread (the goal).
+
+Runs go to the usual ``outputs/runs`` (a run that already finished is reused, not retrained);
+tables and JSON to ``outputs/bench/autoencoders/``. Needs FluidSynth and the TimGM6mb SoundFont
+(``make data-deps heldout-soundfonts``). Training runs are subprocesses of the ordinary CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+OUT = Path("outputs/bench/autoencoders")
+NETS = ("unet", "convnet2d", "convnet1d")
+BUDGET = ("unet", "unet_noskip", "convnet2d", "convnet1d")
+REPS = ("trained encoder", "random encoder", "pooled spectrogram", "MFCC statistics")
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from wavespace.config import config_dir
+
+    with initialize_config_dir(config_dir(), version_base="1.3"):
+        return hydra_compose("train", overrides=["run_dir=/tmp/ws-bench", "run_id=bench", *overrides])
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def save(name: str, data: object, table: str) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(data, indent=2, default=float))
+    (OUT / f"{name}.md").write_text(table + "\n")
+    print(table, flush=True)
+
+
+# -- 1. throughput ---------------------------------------------------------------------------
+def examples_per_second(net: torch.nn.Module, x: torch.Tensor, steps: int) -> float:
+    """Forward + backward of an L1 reconstruction loss; one untimed warm-up step first."""
+    def step() -> None:
+        net.zero_grad(set_to_none=True)
+        (net(x) - x).abs().mean().backward()
+
+    def sync() -> None:
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+
+    step()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return x.shape[0] * steps / (time.perf_counter() - t0)
+
+
+def throughput(device: str, steps: int) -> None:
+    from hydra.utils import instantiate
+
+    dev = torch.device(device)
+    rows, data = [], {}
+    for size, preset in (("study (medley_*)", "medley_{}_logfreq"), ("CPU (solos_*)", "solos_{}")):
+        rates = {}
+        for net_name in NETS:
+            cfg = compose([f"experiment={preset.format(net_name)}"])
+            torch.manual_seed(0)
+            net = instantiate(cfg.model.net)(in_channels=1, in_bins=256).to(dev).train()
+            rates[net_name] = examples_per_second(net, torch.randn(16, 1, 256, 173, device=dev), steps)
+            params = sum(p.numel() for p in net.parameters())
+            data[f"{size}/{net_name}"] = {"examples_per_s": rates[net_name], "params": params}
+        best = max(rates.values())
+        for net_name, r in rates.items():
+            rows.append([size, net_name, f"{data[f'{size}/{net_name}']['params'] / 1e6:.2f} M",
+                         f"{r:.1f}", f"{r / best:.2f}"])
+    save(f"throughput-{device}", data, f"Forward + backward, batch 16 x 1 x 256 x 173, {device}, "
+         f"{torch.get_num_threads()} threads, {steps} timed steps\n\n" +
+         markdown(["size", "net", "parameters", "examples/s", "vs fastest"], rows))
+
+
+# -- training runs ---------------------------------------------------------------------------
+def train_run(variant: str, seed: int, minutes: float) -> Path:
+    """Run dir of ``solos_<variant>`` trained for ``minutes`` (reused when it already finished)."""
+    args = [f"experiment=solos_{variant}", f"seed={seed}", "logger=csv",
+            f"trainer.max_time=00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}",
+            "trainer.max_epochs=1000", "trainer.min_epochs=0",  # min_epochs would outlast the budget
+            "callbacks.progress_bar.refresh_rate=0"]
+    cfg = compose(args)
+    from wavespace.run import config_hash, to_plain
+
+    plain = to_plain(cfg)
+    plain.update(run_id=None, run_dir=None)
+    run_id = config_hash(plain, list(cfg.run_hash_ignore))
+    run_dir = Path("outputs/runs").resolve() / f"{cfg.name}-{run_id}"
+    if (run_dir / "metrics.json").is_file():
+        print(f"reusing {run_dir}", flush=True)
+        return run_dir
+    print(f"training solos_{variant} seed {seed} for {minutes} min ...", flush=True)
+    proc = subprocess.run([sys.executable, "-m", "wavespace.train", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"training failed:\n{proc.stderr[-3000:]}")
+    found = re.search(r"^run directory\s+(\S+)", proc.stdout, re.M)
+    return Path(found.group(1)) if found else run_dir
+
+
+# -- 2. fixed budget: test L1 against baselines ----------------------------------------------
+@torch.no_grad()
+def split_features(model, run_config: dict, split: str) -> np.ndarray:
+    """[n, F, T] normalized features of the centred crops of one split."""
+    from wavespace.analyze.latents import build_datasets
+    from wavespace.data import collate
+
+    ds = build_datasets(run_config, None)[0][split]
+    out = []
+    for i in range(0, len(ds), 32):
+        batch = collate([ds[j] for j in range(i, min(i + 32, len(ds)))])
+        out.append(model.features(batch["audio"].float())[:, 0].numpy())
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def evaluate_budget(run_dir: Path) -> dict:
+    from sklearn.decomposition import PCA
+
+    import wavespace
+
+    model = wavespace.load(run_dir)
+    cfg = model.run_config
+    train_x, test_x = split_features(model, cfg, "train"), split_features(model, cfg, "test")
+    t = torch.from_numpy(test_x[:, None])
+    recon = torch.cat([model.postprocess(model(t[i:i + 16]))["reconstruction"] for i in range(0, len(t), 16)])
+    latent = model.encode(t[:2])
+    per_frame = latent[0].numel() / t.shape[-1]
+    k = int(min(max(1, round(per_frame)), t.shape[-2]))
+    frames = train_x.transpose(0, 2, 1).reshape(-1, train_x.shape[1])
+    test_frames = test_x.transpose(0, 2, 1).reshape(-1, test_x.shape[1])
+    pca = PCA(n_components=k, random_state=0).fit(frames)
+    pca_l1 = float(np.abs(pca.inverse_transform(pca.transform(test_frames)) - test_frames).mean())
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    print(f"{run_dir.name}: {summary['global_step']} steps, test L1 {summary['metrics'].get('test/l1')}", flush=True)
+    return {
+        "run": str(run_dir), "steps": summary["global_step"], "epochs": summary["epochs_completed"],
+        "params": sum(p.numel() for p in model.net.parameters()),
+        "latent_shape": list(latent.shape[1:]), "latent_per_frame": per_frame,
+        "test_l1": float((recon - t).abs().mean()), "trainer_test_l1": summary["metrics"].get("test/l1"),
+        "per_bin_mean_l1": float(np.abs(test_x - train_x.mean(axis=(0, 2))[None, :, None]).mean()),
+        "pca_components": k, "pca_l1": pca_l1,
+    }
+
+
+def budget(minutes: float) -> None:
+    results = {v: evaluate_budget(train_run(v, 0, minutes)) for v in BUDGET}
+    rows = [[v, f"{r['params'] / 1e6:.2f} M", str(r["steps"]), "x".join(map(str, r["latent_shape"])),
+             f"{r['latent_per_frame']:.1f}", f"{r['test_l1']:.3f}", f"{r['per_bin_mean_l1']:.3f}",
+             f"{r['pca_l1']:.3f} (k={r['pca_components']})"] for v, r in results.items()]
+    save("budget", results, f"Test L1 (logfreq, log-magnitude units) after {minutes} min of CPU training "
+         f"on data=solos (test split: unheard SoundFont), seed 0\n\n" +
+         markdown(["net", "params", "steps", "bottleneck", "numbers/frame", "test L1",
+                   "per-bin mean L1", "PCA L1 (same numbers/frame)"], rows))
+
+
+# -- 3. probe with controls over seeds -------------------------------------------------------
+def probe(minutes: float, seeds: list[int]) -> None:
+    scores: dict[str, dict[str, list[float]]] = {n: {r: [] for r in REPS} for n in NETS}
+    for net_name in NETS:
+        for seed in seeds:
+            run_dir = train_run(net_name, seed, minutes)
+            out = run_dir / "analysis" / "latents-test"
+            if not (out / "probe.json").is_file():
+                subprocess.run([sys.executable, "-m", "wavespace.analyze", "latents", str(run_dir),
+                                f"seed={seed}"], check=True, capture_output=True, text=True)
+            result = json.loads((out / "probe.json").read_text())["probe"]
+            for rep in REPS:
+                scores[net_name][rep].append(result[rep]["macro_accuracy"])
+    rows, goal = [], {}
+    for net_name in NETS:
+        s = {rep: np.array(v) for rep, v in scores[net_name].items()}
+        spread = max(float(v.std()) for v in s.values())
+        margins = {c: float(s["trained encoder"].mean() - s[c].mean()) for c in ("random encoder", "pooled spectrogram")}
+        goal[net_name] = {"margins": margins, "seed_spread": spread,
+                          "met": all(m > spread for m in margins.values())}
+        rows.append([net_name] + [f"{s[r].mean():.3f} +- {s[r].std():.3f}" for r in REPS] +
+                    ["yes" if goal[net_name]["met"] else "NO"])
+    save("probe", {"seeds": seeds, "macro_accuracy": scores, "goal": goal},
+         f"Probe macro accuracy on the test split (unheard SoundFont), train+val -> test, "
+         f"{len(seeds)} seeds (mean +- std), {minutes} min of training each; chance 0.125\n\n" +
+         markdown(["net", *REPS, "trained beats random & spectrogram by > spread"], rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["throughput", "budget", "probe", "all"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--minutes", type=float, default=4.0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    if args.part in ("throughput", "all"):
+        throughput(args.device, args.steps)
+    if args.part in ("budget", "all"):
+        budget(args.minutes)
+    if args.part in ("probe", "all"):
+        probe(args.minutes, args.seeds)
+
+
+if __name__ == "__main__":
+    main()

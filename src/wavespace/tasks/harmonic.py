@@ -1,0 +1,300 @@
+"""Unsupervised pitch salience (study 2): reconstruction under an entropy constraint, primal-dual.
+
+The net (models/harmonic.py) maps a log-frequency spectrogram to K non-negative salience maps
+and rebuilds the spectrogram from them with learned harmonic kernels. Trained without labels:
+
+* loss0: reconstruction (``l1`` | ``l2`` | ``bce``) of the target, the log spectrogram mapped
+  to [0, 1] by a floor and ceiling fitted once on the training split (buffers, so they travel
+  with the checkpoint);
+* loss1: the entropy gap ``mean_t H(salience_t) - H(input_t)`` (tasks/constraints.py);
+* minimise ``loss0 + lambda * (loss1 - threshold)``; after each optimizer step
+  ``lambda <- max(0, lambda + dual_lr * (loss1 - threshold))`` (projected dual ascent), with
+  loss1 averaged over DDP ranks so every rank holds the same lambda.
+
+Why a buffer and not a second optimizer: a dual optimizer (cooper's pattern) forces Lightning's
+manual optimisation, which rejects the trainer's gradient clipping. Lambda is a persistent
+buffer updated in ``optimizer_step`` after the primal step: checkpointed, exact after resume.
+
+Checkpoint selection uses no labels: ``val/loss0_feasible`` is the validation loss0 when the
+validation loss1 meets the constraint, else ``INFEASIBLE + (loss1 - threshold)`` (worse than
+any feasible value, infeasible epochs ranked by how far they miss).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from wavespace.errors import ConfigError
+from wavespace.features.base import Frontend
+from wavespace.tasks.base import Task
+from wavespace.tasks.constraints import (
+    LOSSES,
+    dual_step,
+    entropy_gap,
+    reconstruction_loss,
+    scale_to_unit,
+)
+
+INFEASIBLE = 1.0e6
+WORKING_FRONTENDS = "features=cqt or features=logfreq"
+NET_INPUTS = ("features", "target")
+
+
+def frontend_bins_per_octave(features: Frontend) -> float:
+    """Bins per octave of a single-channel front-end on a geometric frequency grid, else ConfigError.
+
+    The harmonic kernels place harmonic h at ``round(B log2 h)`` bins, which only means something
+    on a log-frequency axis with a constant B: the CQT and the log-frequency STFT. Mel (not
+    geometric), EnCodec latents (no frequency axis) and the HCQT (several channels, already
+    harmonically stacked) are refused here, at construction.
+    """
+    name = type(features).__name__
+    bpo = getattr(features, "bins_per_octave", None)
+    centers = getattr(features, "center_frequencies", None)
+    if bpo is None or centers is None or int(getattr(features, "n_channels", 1)) != 1:
+        raise ConfigError(
+            f"model=harmonic needs a single-channel spectrogram on a log-frequency grid (a constant "
+            f"number of bins per octave): use {WORKING_FRONTENDS}. The front-end {name} does not "
+            f"qualify (mel and hcqt grids and EnCodec latents are not supported).")
+    centers = np.asarray(centers, dtype=np.float64)
+    steps = np.diff(np.log2(centers))
+    if centers.ndim != 1 or not np.allclose(steps, 1.0 / float(bpo), rtol=1e-3, atol=1e-9):
+        raise ConfigError(
+            f"model=harmonic needs geometrically spaced bins; {name}'s center frequencies are not "
+            f"{float(bpo):.3g} per octave: use {WORKING_FRONTENDS}.")
+    return float(bpo)
+
+
+def _with_bins_per_octave(net: nn.Module | Callable[..., nn.Module], bpo: float) -> nn.Module | Callable[..., nn.Module]:
+    """Give a partial net the front-end's bins per octave (the one source of that number)."""
+    if isinstance(net, nn.Module):
+        return net
+    given = getattr(net, "keywords", {}).get("bins_per_octave")
+    if given is not None and abs(float(given) - bpo) > 1e-6:
+        raise ConfigError(
+            f"model.net.bins_per_octave={given} disagrees with the front-end's {bpo:.6g}; leave it "
+            f"unset (null): the harmonic model takes it from the front-end")
+    return functools.partial(net, bins_per_octave=bpo)
+
+
+class HarmonicSalience(Task):
+    """Self-supervised salience: see the module docstring for the objective and the dual step."""
+
+    metric: ClassVar[str] = "val/loss0_feasible"
+    metric_mode: ClassVar[str] = "min"
+
+    def __init__(
+        self,
+        net: nn.Module | Callable[..., nn.Module],
+        features: Frontend,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        loss: str = "l1",
+        threshold: float = -0.1,
+        dual_lr: float = 0.05,
+        lambda_init: float = 0.0,
+        energy_floor: float = 0.02,
+        target_quantiles: Sequence[float] = (0.5, 0.999),
+        fit_batches: int = 8,
+        net_input: str = "target",
+    ) -> None:
+        if loss not in LOSSES:
+            raise ConfigError(f"model.loss must be one of {', '.join(LOSSES)}, got '{loss}'")
+        if not -1.0 <= float(threshold) <= 1.0:
+            raise ConfigError(f"model.threshold bounds an entropy gap of normalised entropies, so it "
+                              f"must lie in [-1, 1]; got {threshold}")
+        if float(dual_lr) < 0 or float(lambda_init) < 0:
+            raise ConfigError(f"model.dual_lr and model.lambda_init must be >= 0 (lambda is a "
+                              f"multiplier of an inequality constraint); got dual_lr={dual_lr}, "
+                              f"lambda_init={lambda_init}")
+        if net_input not in NET_INPUTS:
+            raise ConfigError(f"model.net_input must be one of {', '.join(NET_INPUTS)}, got '{net_input}'")
+        lo, hi = (float(q) for q in target_quantiles)
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ConfigError(f"model.target_quantiles must be two quantiles 0 <= floor < ceiling "
+                              f"<= 1; got {list(target_quantiles)}")
+        bpo = frontend_bins_per_octave(features)
+        super().__init__(_with_bins_per_octave(net, bpo), features, optimizer, scheduler)
+        if int(getattr(self.net, "n_salience", 1)) < 1:  # the decoder refuses it too
+            raise ConfigError("model.net.n_salience must be >= 1")
+        self.loss_kind, self.threshold = loss, float(threshold)
+        self.dual_lr, self.energy_floor = float(dual_lr), float(energy_floor)
+        self.quantiles, self.fit_batches = (lo, hi), int(fit_batches)
+        self.net_input = net_input
+        self.register_buffer("lam", torch.tensor(float(lambda_init)))
+        # [floor, ceiling] of the log spectrogram and whether they were fitted (0/1).
+        self.register_buffer("target_range", torch.tensor([0.0, 1.0]))
+        self.register_buffer("target_fitted", torch.tensor(0, dtype=torch.long))
+        self._pending_loss1: list[torch.Tensor] = []
+        self._sums: dict[str, torch.Tensor] = {}
+        self.save_hyperparameters({
+            "loss": loss, "threshold": self.threshold, "dual_lr": self.dual_lr,
+            "lambda_init": float(lambda_init), "energy_floor": self.energy_floor,
+            "target_quantiles": [lo, hi], "fit_batches": self.fit_batches, "net_input": net_input})
+
+    # -- inputs and target --------------------------------------------------------------------
+    def raw_inputs(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Raw (un-normalized) features [B, 1, F, T]: from the feature cache or computed here."""
+        if "features" in batch:
+            return batch["features"].float()
+        with torch.no_grad():
+            return self.features.raw(batch["audio"])
+
+    def fit_target_range(self, raw_batches: Sequence[torch.Tensor] | Any) -> tuple[float, float]:
+        """Set floor/ceiling to the configured quantiles of raw features (iterable of [B, C, F, T])."""
+        gen = np.random.default_rng(0)
+        values = []
+        for raw in raw_batches:
+            flat = raw.detach().float().flatten().cpu().numpy()
+            if flat.size > 500_000:  # a sample keeps long chunks cheap; quantiles barely move
+                flat = gen.choice(flat, 500_000, replace=False)
+            values.append(flat)
+        if not values:
+            raise ConfigError("the training data loader yielded no batch to fit the target range on")
+        floor, ceiling = np.quantile(np.concatenate(values), self.quantiles)
+        if not ceiling > floor:
+            ceiling = floor + 1.0  # a constant training set (e.g. silence): any span works
+        self.set_target_range(float(floor), float(ceiling))
+        return float(floor), float(ceiling)
+
+    def set_target_range(self, floor: float, ceiling: float) -> None:
+        self.target_range.copy_(torch.tensor([floor, ceiling]))
+        self.target_fitted.fill_(1)
+
+    def net_inputs(self, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """What the UNet reads: the front-end's (normalized) features, or the [0, 1] target."""
+        return target if self.net_input == "target" else self.features.normalize(raw)
+
+    def target(self, raw: torch.Tensor) -> torch.Tensor:
+        """The [0, 1] reconstruction target of raw log features."""
+        if not bool(self.target_fitted):
+            raise ConfigError(
+                "the harmonic model's target range (floor/ceiling of the log spectrogram) was never "
+                "fitted: it is fitted on the training split when training starts (trainer.fit), or "
+                "call fit_target_range(batches of raw features) before evaluating an untrained model")
+        floor, ceiling = self.target_range[0], self.target_range[1]
+        return scale_to_unit(raw, floor, ceiling)
+
+    def on_fit_start(self) -> None:
+        if bool(self.target_fitted):
+            return  # resumed: restored from the checkpoint
+        stats = None
+        if self.trainer.is_global_zero:
+            dm = self.trainer.datamodule
+            if dm is None:
+                raise ConfigError(
+                    "HarmonicSalience fits its target range on the training split through the "
+                    "trainer's datamodule; without one, call fit_target_range(...) before fit")
+            loader = dm.train_dataloader()
+
+            def raws():
+                for i, batch in enumerate(loader):
+                    if i >= self.fit_batches:
+                        break
+                    yield self.raw_inputs({k: v.to(self.device) if torch.is_tensor(v) else v
+                                           for k, v in batch.items()})
+
+            stats = self.fit_target_range(raws())
+        floor, ceiling = self.trainer.strategy.broadcast(stats, src=0)
+        self.set_target_range(floor, ceiling)
+
+    # -- objective ----------------------------------------------------------------------------
+    def objective(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Forward pass and every term: loss0, loss1, violation, total loss, plus the maps."""
+        raw = self.raw_inputs(batch)
+        target = self.target(raw)
+        out = self(self.net_inputs(raw, target))
+        loss0 = reconstruction_loss(out["recon"], target, self.loss_kind)
+        loss1, n_active = entropy_gap(out["salience"], target, self.energy_floor)
+        violation = loss1 - self.threshold
+        loss = loss0 + self.lam.to(loss0.dtype) * violation
+        return {"loss": loss, "loss0": loss0, "loss1": loss1, "violation": violation,
+                "n_active": n_active, "target": target, **out}
+
+    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        res = self.objective(batch)
+        self._pending_loss1.append(res["loss1"].detach())
+        bs = res["target"].shape[0]
+        self.log("train/loss", res["loss"], prog_bar=True, batch_size=bs)
+        self.log("train/loss0", res["loss0"], batch_size=bs)
+        self.log("train/loss1", res["loss1"], batch_size=bs)
+        self.log("train/lambda", self.lam.float(), batch_size=bs)  # the value this step used
+        self.log("train/slack", -res["violation"].detach(), batch_size=bs)  # >= 0: constraint holds
+        return res["loss"]
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Callable | None = None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        self.dual_update()
+
+    @torch.no_grad()
+    def dual_update(self) -> None:
+        """lambda <- max(0, lambda + dual_lr * (loss1 - threshold)), loss1 the mean of the
+        micro-batches since the last step, averaged over ranks (identical lambda everywhere)."""
+        if not self._pending_loss1:
+            return
+        loss1 = torch.stack(self._pending_loss1).mean().float()
+        self._pending_loss1 = []
+        trainer = self._trainer
+        if trainer is not None:
+            loss1 = trainer.strategy.reduce(loss1, reduce_op="mean")
+        self.lam.copy_(dual_step(self.lam, loss1.to(self.lam) - self.threshold, self.dual_lr))
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def _eval_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int, stage: str) -> None:
+        res = self.objective(batch)
+        bs = float(res["target"].shape[0])
+        sums = torch.stack([res["loss0"].detach().float() * bs, res["loss1"].detach().float() * bs,
+                            torch.tensor(bs, device=res["loss0"].device)])
+        self._sums[stage] = self._sums.get(stage, torch.zeros_like(sums)) + sums
+        if stage == "val" and batch_idx == 0:
+            keep = {"input": res["target"][:4], "salience": res["salience"][:4].sum(1),
+                    "recon": res["recon"][:4]}
+            if "audio" in batch:
+                keep["audio"] = batch["audio"][:4]
+            self.keep_figure_batch(keep)
+
+    def _log_epoch(self, stage: str) -> None:
+        sums = self._sums.pop(stage, None)
+        if sums is None:
+            return
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        loss0, loss1 = (sums[:2] / sums[2].clamp_min(1.0)).tolist()
+        violation = loss1 - self.threshold
+        self.log(f"{stage}/loss0", loss0)
+        self.log(f"{stage}/loss1", loss1)
+        self.log(f"{stage}/loss", loss0 + float(self.lam) * violation)
+        self.log(f"{stage}/lambda", float(self.lam))
+        if stage == "val":
+            self.log("val/loss0_feasible", loss0 if violation <= 0 else INFEASIBLE + violation)
+
+    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx, "val")
+
+    def test_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    # -- prediction and figures ---------------------------------------------------------------
+    def postprocess(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Salience maps [B, K, F, T], their sum over channels [B, F, T], the reconstruction."""
+        return {"salience": out["salience"], "salience_sum": out["salience"].sum(1),
+                "recon": out["recon"][:, 0]}
+
+    def figure(self, example: dict[str, np.ndarray], title: str) -> Any:
+        from wavespace.figures import example_figure
+
+        decoder = self.net.decoder
+        return example_figure(example, decoder.kernels.detach().float().cpu().numpy(),
+                              self.features.frame_rate, self.features.center_frequencies, title,
+                              decoder.bins_per_octave)

@@ -1,0 +1,82 @@
+"""data=solos: FluidSynth renders of the eight Medley classes, in Medley-solos-DB's own format."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.data.conftest import has_fluidsynth
+from wavespace.data import MedleySolosDataset, SolosDataset
+from wavespace.data.medley import COLUMNS, CSV_NAME, INSTRUMENTS
+from wavespace.data.rendered import RenderError
+
+pytestmark = pytest.mark.skipif(not has_fluidsynth(), reason="needs fluidsynth and the GM SoundFont (make data-deps)")
+COUNTS = {"training": 2, "validation": 1, "test": 1}
+HELDOUT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+
+
+def solos(root: Path, split: str = "train", **kw) -> SolosDataset:
+    return SolosDataset(root, split, clips_per_class=COUNTS, progress=False, sample_rate=22050,
+                        hop_length=256, **kw)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> SolosDataset:
+    return solos(tmp_path_factory.mktemp("solos"))
+
+
+def test_the_set_has_medley_layout_classes_and_splits(built):
+    root = built.build_dir
+    with open(root / CSV_NAME, newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == COLUMNS
+        rows = list(reader)
+    assert len(rows) == 8 * sum(COUNTS.values())
+    for subset, n in COUNTS.items():
+        ids = sorted(int(r["instrument_id"]) for r in rows if r["subset"] == subset)
+        assert ids == sorted(list(range(8)) * n)
+    assert {(int(r["instrument_id"]), r["instrument"]) for r in rows} == set(enumerate(INSTRUMENTS))
+    for r in rows:
+        info = sf.info(str(root / "audio" / f"Medley-solos-DB_{r['subset']}-{r['instrument_id']}_{r['uuid4']}.wav"))
+        assert (info.samplerate, info.channels, info.frames) == (22050, 1, 65536)
+    # The real dataset's reader reads it as is, and the subclass gives the same items.
+    plain = MedleySolosDataset(root, "test", progress=False, sample_rate=22050, hop_length=256)
+    assert sorted(int(plain[i]["instrument"]) for i in range(len(plain))) == list(range(8))
+    assert len(built) == 16 and not built.report.problems
+
+
+def test_clips_are_monophonic_phrases_with_sound_in_them(built):
+    for e in built.entries:
+        audio, _ = sf.read(str(e.record.audio), dtype="float32")
+        peak = float(np.abs(audio).max())
+        assert 0.29 < peak < 0.91  # each clip's peak level is drawn in 0.3..0.9
+        frames = audio[: len(audio) // 1024 * 1024].reshape(-1, 1024)
+        sounding = np.mean(np.sqrt((frames**2).mean(1)) > 0.01 * peak)
+        assert sounding > 0.3, (e.record.meta, sounding)  # a phrase, not one blip
+
+
+def test_it_is_built_once_and_a_test_soundfont_changes_only_the_test_split(built, tmp_path):
+    csv_path = built.build_dir / CSV_NAME
+    mtime = csv_path.stat().st_mtime_ns
+    again = solos(built.build_dir.parent, "validation")
+    assert again.build_dir == built.build_dir and csv_path.stat().st_mtime_ns == mtime
+    if not HELDOUT.is_file():
+        pytest.skip("the held-out SoundFont is not installed (make heldout-soundfonts)")
+    other = solos(built.build_dir.parent, "test", test_soundfont=HELDOUT)
+    assert other.build_dir != built.build_dir
+
+    def audio(ds_root: Path, subset: str) -> list[bytes]:
+        return [p.read_bytes() for p in sorted((ds_root / "audio").glob(f"*_{subset}-*.wav"))]
+
+    assert audio(other.build_dir, "training") == audio(built.build_dir, "training")
+    assert audio(other.build_dir, "test") != audio(built.build_dir, "test")
+
+
+def test_a_missing_soundfont_is_one_paragraph_and_leaves_nothing(tmp_path):
+    with pytest.raises(RenderError, match=r"needs the SoundFont /nowhere/x.sf2.*make data-deps"):
+        solos(tmp_path, soundfont="/nowhere/x.sf2")
+    assert list(tmp_path.iterdir()) == []
