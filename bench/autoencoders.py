@@ -108,19 +108,29 @@ def throughput(device: str, steps: int) -> None:
 
 
 # -- training runs ---------------------------------------------------------------------------
+def max_time(minutes: float) -> str:
+    """Lightning's DD:HH:MM:SS for a budget in minutes."""
+    s = int(round(minutes * 60))
+    return f"{s // 86400:02d}:{s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
 def train_run(variant: str, seed: int, minutes: float) -> Path:
     """Run dir of ``solos_<variant>`` trained for ``minutes`` (reused when it already finished)."""
     args = [f"experiment=solos_{variant}", f"seed={seed}", "logger=csv",
-            f"trainer.max_time=00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}",
+            f"trainer.max_time={max_time(minutes)}",
             "trainer.max_epochs=1000", "trainer.min_epochs=0",  # min_epochs would outlast the budget
             "callbacks.progress_bar.refresh_rate=0"]
-    cfg = compose(args)
-    from wavespace.run import config_hash, to_plain
+    from omegaconf import open_dict
 
-    plain = to_plain(cfg)
-    plain.update(run_id=None, run_dir=None)
-    run_id = config_hash(plain, list(cfg.run_hash_ignore))
-    run_dir = Path("outputs/runs").resolve() / f"{cfg.name}-{run_id}"
+    from wavespace.run import config_hash, to_plain
+    from wavespace.train import resolve_metric
+
+    cfg = compose(args)
+    resolve_metric(cfg)  # as train() does before hashing: the task's metric is part of the config
+    with open_dict(cfg):  # as prepare_run hashes: ${run_dir} interpolations resolve to None
+        cfg.run_id, cfg.run_dir = None, None
+    run_id = config_hash(to_plain(cfg), list(cfg.run_hash_ignore))
+    run_dir = Path(cfg.paths.runs_dir).expanduser().resolve() / f"{cfg.name}-{run_id}"
     if (run_dir / "metrics.json").is_file():
         print(f"reusing {run_dir}", flush=True)
         return run_dir
