@@ -48,7 +48,7 @@ bench: install  ## benchmarks under bench/ (each prints ratios against the obvio
 		echo "== $$b"; $(PY) $$b || exit 1; done
 	@echo "(transcription quality against basic-pitch: make bench-transcription, ~45 min)"
 	@echo "(autoencoders, study 1: make bench-autoencoders, ~1 h)"
-	@echo "(study 2, harmonic salience vs baselines: make bench-harmonic, ~1 h on CPU)"
+	@echo "(study 2, harmonic salience vs baselines: make bench-harmonic, hours on 2 CPU cores; ARGS=--quick smoke)"
 
 prepare: install  ## precompute a feature cache: make prepare ARGS="data=maestro features=cqt"
 	$(PY) -m wavespace.prepare $(ARGS)

@@ -1,6 +1,6 @@
 """Study 2 measured: the harmonic salience model against raw CQT peaks and harmonic summation.
 
-    python bench/harmonic_salience.py                 # full: 5 scenarios x 3 seeds (CPU, ~1 h)
+    python bench/harmonic_salience.py                 # full: 5 scenarios x 3 seeds x 600 steps (hours on 2 CPU cores)
     python bench/harmonic_salience.py --quick         # smoke: 2 synth scenarios, 1 seed, 10 steps
     python bench/harmonic_salience.py --scenarios synth_poly4_weak --seeds 0 --steps 300
 

@@ -93,9 +93,10 @@ def test_the_checkpoint_writer_refuses_non_finite_optimizer_state(tmp_path):
 
 
 def test_last_checkpoint_holds_the_final_step_with_the_default_callbacks(tmp_path):
-    """Default callbacks (a step-100 refresh that never fires here): last.ckpt is at the final
-    step, and rerunning the finished command resumes there and trains nothing more."""
-    args = [*TINY, "trainer.max_epochs=3", "test=false"]
+    """Default callbacks (a step-100 refresh that never fires here) and lr=0, so that no epoch
+    after the first sets a new best (Lightning's save_last then never refreshed last.ckpt):
+    last.ckpt is at the final step, and rerunning the finished command trains nothing more."""
+    args = [*TINY, "trainer.max_epochs=3", "model.optimizer.lr=0", "test=false"]
     run_cli("wavespace.train", *args, tmp_path=tmp_path)
     [run] = _runs(tmp_path)
     last = run / "checkpoints" / "last.ckpt"
@@ -108,12 +109,18 @@ def test_last_checkpoint_holds_the_final_step_with_the_default_callbacks(tmp_pat
     assert last.stat().st_mtime_ns == before  # nothing retrained, nothing rewritten
 
 
-def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(tmp_path):
+@pytest.mark.parametrize(("model", "task_state"), [
+    ([], "decode_thresholds"),  # the default model: dropout, BatchNorm, thresholds tuned on val
+    # the harmonic-salience study: its dual variable and fitted target range are buffers
+    (["model=harmonic", "model.net.unet.depth=2", "model.net.unet.channels=4", "model.threshold=-0.9",
+      "model.dual_lr=0.5"], "lam"),
+])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(model, task_state, tmp_path):
     """kill -9 while epoch 1 is half done; the rerun resumes from the step-6 checkpoint (taking
     step 7 again) and must end exactly where an uninterrupted run ends: every weight and buffer
-    (BatchNorm statistics, tuned thresholds), every val/test/train metric. A worker process
-    loads the data, so worker seeding is covered too."""
-    args = [*TINY, "trainer.max_epochs=2", "trainer.limit_train_batches=5", "trainer.deterministic=true",
+    (BatchNorm statistics, task state), every val/test/train metric. A worker process loads the
+    data, so worker seeding is covered too."""
+    args = [*TINY, *model, "trainer.max_epochs=2", "trainer.limit_train_batches=5", "trainer.deterministic=true",
             "data.num_workers=1", "callbacks.periodic_checkpoint.every_n_train_steps=2", "callbacks.figures=null"]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     for d in (whole, parts):
@@ -137,7 +144,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(tmp_path
     assert got["metrics"] == expected["metrics"]
     a = torch.load(ref / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    assert a.keys() == b.keys() and "decode_thresholds" in a
+    assert a.keys() == b.keys() and task_state in a
     assert [k for k in a if not torch.equal(a[k], b[k])] == []
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from wavespace.transcription.metrics import multipitch_counts, scores_from_counts
 
-FRACTION_GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+FRACTION_GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 HS_WEIGHT, HS_HARMONICS = 0.8, 8
 
 
