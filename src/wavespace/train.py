@@ -141,12 +141,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     _route_lightning_logs_to_root()
     resolve_metric(cfg)
     check_config(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    # The model is built before the run directory exists: a net that cannot be built for this
+    # front-end (a UNet deeper than the bins allow, ...) stops with nothing written.
+    model = build_model(cfg)
     run = prepare_run(cfg)
     log.info("Run %s in %s", run.run_id, run.run_dir)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = instantiate(cfg.data)
-    model = build_model(cfg)
     callbacks = instantiate_collection(cfg.get("callbacks"))
     callbacks += [
         ConfigInCheckpoint(run.config, run.run_id),
