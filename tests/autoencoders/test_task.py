@@ -59,14 +59,14 @@ def test_bce_fits_its_range_on_the_training_split_and_keeps_it_in_the_checkpoint
                       "model.loss=bce", *medley(tmp_path))
     metrics, objects = train(cfg)
     task = objects["model"]
-    lo, hi = task.bce_range.tolist()
+    lo, hi = task.unit_range.bounds.tolist()
     assert lo < hi
     loader = objects["datamodule"].train_dataloader()
     x = torch.cat([task.inputs(b) for _, b in zip(range(2), loader)])
     # Fitted on other random crops, so not the exact extremes of these: it brackets their bulk.
     assert lo < float(x.quantile(0.05)) < float(x.quantile(0.95)) < hi
     loaded = wavespace.load(objects["summary"]["run_dir"])
-    assert loaded.bce_range.tolist() == [lo, hi]
+    assert loaded.unit_range.bounds.tolist() == [lo, hi]
     rec = loaded.predict_audio(_audio())["reconstruction"]
     assert float(rec.min()) >= lo - 1e-4 and float(rec.max()) <= hi + 1e-4  # sigmoid mapped back
     assert metrics["val/l1"] > 0 and metrics["val/loss"] != pytest.approx(metrics["val/l1"])

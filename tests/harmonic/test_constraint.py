@@ -12,7 +12,7 @@ from wavespace.errors import ConfigError
 from wavespace.features import CQT, HCQT, LogFreqSTFT, MelSpectrogram
 from wavespace.models import HarmonicSalienceNet
 from wavespace.tasks import HarmonicSalience
-from wavespace.tasks.constraints import dual_step, entropy_gap, frame_entropy, scale_to_unit
+from wavespace.tasks.constraints import dual_step, entropy_gap, frame_entropy
 
 
 def test_entropy_one_hot_is_zero_uniform_is_one_two_bins_known():
@@ -52,11 +52,6 @@ def test_dual_step_rises_while_violated_decays_to_zero_never_negative():
     assert history[:3] == pytest.approx([0.15, 0.3, 0.4])
     assert all(b < a for a, b in zip(history[2:6], history[3:7]))
     assert history[-1] == 0.0 and min(history) >= 0.0
-
-
-def test_scale_to_unit_clips():
-    x = torch.tensor([-20.0, -5.0, 0.0, 5.0])
-    torch.testing.assert_close(scale_to_unit(x, -10.0, 0.0), torch.tensor([0.0, 0.5, 1.0, 1.0]))
 
 
 def _task(features=None, **kwargs):

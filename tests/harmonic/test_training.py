@@ -41,7 +41,7 @@ def test_tiny_run_trains_checkpoints_by_feasible_loss0_and_reloads(compose_cfg, 
     model = objects["model"].cpu().eval()
     loaded = wavespace.load(run / "checkpoints" / "last.ckpt")
     assert type(loaded).__name__ == "HarmonicSalience"
-    assert bool(loaded.target_fitted) and torch.equal(loaded.target_range, model.target_range)
+    assert loaded.unit_range.is_fitted and torch.equal(loaded.unit_range.bounds, model.unit_range.bounds)
     assert torch.equal(loaded.lam, model.lam)
     audio = torch.randn(2, 22050) * 0.1
     a, b = model.predict_audio(audio), loaded.predict_audio(audio)

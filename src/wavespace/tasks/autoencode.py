@@ -12,7 +12,6 @@ stay comparable; ``val/loss`` is the checkpoint metric.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -24,8 +23,7 @@ from torch import nn
 from wavespace.errors import ConfigError
 from wavespace.features.base import Frontend
 from wavespace.tasks.base import Task
-
-log = logging.getLogger(__name__)
+from wavespace.tasks.unit_range import UnitRange, accept_legacy_names
 
 LOSSES = ("l1", "l2", "bce")
 
@@ -55,59 +53,40 @@ class Autoencode(Task):
                 f"an autoencoder: use wavespace.models.UNet, ConvNet2d or ConvNet1d (model=unet, "
                 f"convnet2d, convnet1d).")
         self.loss_name, self.audio_iters = loss, int(audio_iters)
-        lo_hi = [0.0, 0.0] if bce_range is None else [float(v) for v in bce_range]
-        if len(lo_hi) != 2 or (bce_range is not None and not lo_hi[0] < lo_hi[1]):
-            raise ConfigError(f"model.bce_range must be [floor, ceiling] with floor < ceiling (got {bce_range})")
-        # [floor, ceiling] of the features for BCE targets; floor == ceiling means not fitted yet.
-        self.register_buffer("bce_range", torch.tensor(lo_hi))
-        self.save_hyperparameters({"loss": loss, "bce_range": None if bce_range is None else lo_hi,
-                                   "audio_iters": self.audio_iters})
+        # [floor, ceiling] of the features for BCE targets: min/max of the training split.
+        self.unit_range = UnitRange((0.0, 1.0), fixed=bce_range, name="model.bce_range")
+        accept_legacy_names(self)
+        self.save_hyperparameters({"loss": loss, "bce_range": None if bce_range is None else
+                                   [float(v) for v in bce_range], "audio_iters": self.audio_iters})
 
     # -- the [0, 1] map BCE needs -------------------------------------------------------------
     @property
     def range_fitted(self) -> bool:
-        return bool(self.bce_range[1] > self.bce_range[0])
+        return self.unit_range.is_fitted
 
-    def _range(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _require_range(self) -> None:
         if not self.range_fitted:
             raise ConfigError(
                 "model.loss=bce needs targets in [0, 1], and this model has no floor/ceiling to map "
                 "its features there: they are fitted on the training split when training starts "
                 "(trainer.fit), or can be given as model.bce_range=[floor,ceiling]. Use loss=l1 or "
                 "l2 for features that are not probabilities.")
-        return self.bce_range[0], self.bce_range[1]
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
-        lo, hi = self._range()
-        return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+        self._require_range()
+        return self.unit_range.to_unit(x)
 
     def from_unit(self, p: torch.Tensor) -> torch.Tensor:
-        lo, hi = self._range()
-        return p * (hi - lo) + lo
+        self._require_range()
+        return self.unit_range.from_unit(p)
 
     def on_fit_start(self) -> None:
         if self.loss_name != "bce" or self.range_fitted:
             return
-        from wavespace.features.fit_callback import fit_batches
-
-        lo_hi = None
-        if self.trainer.is_global_zero:
-            dm = self.trainer.datamodule
-            loader = dm.train_dataloader() if dm is not None else self.trainer.fit_loop._data_source.dataloader()
-            n = fit_batches(self.trainer, loader)
-            lo, hi = float("inf"), float("-inf")
-            for i, batch in enumerate(loader):
-                if n is not None and i >= n:
-                    break
-                x = self.inputs({k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()})
-                lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
-            lo_hi = (lo, hi)
-            log.info("BCE target range fitted on the training split: floor %.4g, ceiling %.4g", lo, hi)
-        lo, hi = self.trainer.strategy.broadcast(lo_hi, src=0)
-        if not hi > lo:
-            raise ConfigError(f"model.loss=bce: the training features are constant ({lo:.4g}), so no "
-                              f"[0, 1] map can be fitted; use loss=l1 or l2")
-        self.bce_range.copy_(torch.tensor([lo, hi]))
+        try:
+            self.unit_range.fit_on_training_split(self, self.inputs, max_batches=None)
+        except ConfigError as err:
+            raise ConfigError(f"model.loss=bce: {err}; use loss=l1 or l2") from err
 
     # -- reconstruction and loss --------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:

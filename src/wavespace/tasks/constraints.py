@@ -83,13 +83,3 @@ def dual_step(lam: torch.Tensor, violation: torch.Tensor | float, dual_lr: float
     an inequality multiplier).
     """
     return (lam + dual_lr * torch.as_tensor(violation, dtype=lam.dtype, device=lam.device)).clamp_min(0.0)
-
-
-def scale_to_unit(raw: torch.Tensor, floor: torch.Tensor | float, ceiling: torch.Tensor | float) -> torch.Tensor:
-    """Log spectrogram -> [0, 1]: (raw - floor) / (ceiling - floor), clipped.
-
-    Non-negative sums of kernels cannot fit log magnitudes (which go negative); mapped to [0, 1]
-    with a floor and ceiling fitted on the training split, the target is non-negative and bounded.
-    """
-    span = torch.as_tensor(ceiling - floor, dtype=torch.float32).clamp_min(1e-6)
-    return ((raw.float() - floor) / span).clamp(0.0, 1.0)

@@ -38,8 +38,8 @@ from wavespace.tasks.constraints import (
     dual_step,
     entropy_gap,
     reconstruction_loss,
-    scale_to_unit,
 )
+from wavespace.tasks.unit_range import UnitRange, accept_legacy_names
 
 INFEASIBLE = 1.0e6
 WORKING_FRONTENDS = "features=cqt or features=logfreq"
@@ -115,28 +115,24 @@ class HarmonicSalience(Task):
                               f"lambda_init={lambda_init}")
         if net_input not in NET_INPUTS:
             raise ConfigError(f"model.net_input must be one of {', '.join(NET_INPUTS)}, got '{net_input}'")
-        lo, hi = (float(q) for q in target_quantiles)
-        if not 0.0 <= lo < hi <= 1.0:
-            raise ConfigError(f"model.target_quantiles must be two quantiles 0 <= floor < ceiling "
-                              f"<= 1; got {list(target_quantiles)}")
         bpo = frontend_bins_per_octave(features)
         super().__init__(_with_bins_per_octave(net, bpo), features, optimizer, scheduler)
         if int(getattr(self.net, "n_salience", 1)) < 1:  # the decoder refuses it too
             raise ConfigError("model.net.n_salience must be >= 1")
         self.loss_kind, self.threshold = loss, float(threshold)
         self.dual_lr, self.energy_floor = float(dual_lr), float(energy_floor)
-        self.quantiles, self.fit_batches = (lo, hi), int(fit_batches)
+        self.fit_batches = int(fit_batches)
         self.net_input = net_input
         self.register_buffer("lam", torch.tensor(float(lambda_init)))
-        # [floor, ceiling] of the log spectrogram and whether they were fitted (0/1).
-        self.register_buffer("target_range", torch.tensor([0.0, 1.0]))
-        self.register_buffer("target_fitted", torch.tensor(0, dtype=torch.long))
+        # [floor, ceiling] of the log spectrogram, fitted on the training split.
+        self.unit_range = UnitRange(target_quantiles, name="model.target_quantiles", allow_constant=True)
+        accept_legacy_names(self)
         self._pending_loss1: list[torch.Tensor] = []
         self._sums: dict[str, torch.Tensor] = {}
         self.save_hyperparameters({
             "loss": loss, "threshold": self.threshold, "dual_lr": self.dual_lr,
             "lambda_init": float(lambda_init), "energy_floor": self.energy_floor,
-            "target_quantiles": [lo, hi], "fit_batches": self.fit_batches, "net_input": net_input})
+            "target_quantiles": list(self.unit_range.quantiles), "fit_batches": self.fit_batches, "net_input": net_input})
 
     # -- inputs and target --------------------------------------------------------------------
     def raw_inputs(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -148,24 +144,10 @@ class HarmonicSalience(Task):
 
     def fit_target_range(self, raw_batches: Sequence[torch.Tensor] | Any) -> tuple[float, float]:
         """Set floor/ceiling to the configured quantiles of raw features (iterable of [B, C, F, T])."""
-        gen = np.random.default_rng(0)
-        values = []
-        for raw in raw_batches:
-            flat = raw.detach().float().flatten().cpu().numpy()
-            if flat.size > 500_000:  # a sample keeps long chunks cheap; quantiles barely move
-                flat = gen.choice(flat, 500_000, replace=False)
-            values.append(flat)
-        if not values:
-            raise ConfigError("the training data loader yielded no batch to fit the target range on")
-        floor, ceiling = np.quantile(np.concatenate(values), self.quantiles)
-        if not ceiling > floor:
-            ceiling = floor + 1.0  # a constant training set (e.g. silence): any span works
-        self.set_target_range(float(floor), float(ceiling))
-        return float(floor), float(ceiling)
+        return self.unit_range.fit(raw_batches)
 
     def set_target_range(self, floor: float, ceiling: float) -> None:
-        self.target_range.copy_(torch.tensor([floor, ceiling]))
-        self.target_fitted.fill_(1)
+        self.unit_range.set(floor, ceiling)
 
     def net_inputs(self, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """What the UNet reads: the front-end's (normalized) features, or the [0, 1] target."""
@@ -173,36 +155,21 @@ class HarmonicSalience(Task):
 
     def target(self, raw: torch.Tensor) -> torch.Tensor:
         """The [0, 1] reconstruction target of raw log features."""
-        if not bool(self.target_fitted):
+        if not self.unit_range.is_fitted:
             raise ConfigError(
                 "the harmonic model's target range (floor/ceiling of the log spectrogram) was never "
                 "fitted: it is fitted on the training split when training starts (trainer.fit), or "
                 "call fit_target_range(batches of raw features) before evaluating an untrained model")
-        floor, ceiling = self.target_range[0], self.target_range[1]
-        return scale_to_unit(raw, floor, ceiling)
+        return self.unit_range.to_unit(raw)
 
     def on_fit_start(self) -> None:
-        if bool(self.target_fitted):
+        if self.unit_range.is_fitted:
             return  # resumed: restored from the checkpoint
-        stats = None
-        if self.trainer.is_global_zero:
-            dm = self.trainer.datamodule
-            if dm is None:
-                raise ConfigError(
-                    "HarmonicSalience fits its target range on the training split through the "
-                    "trainer's datamodule; without one, call fit_target_range(...) before fit")
-            loader = dm.train_dataloader()
-
-            def raws():
-                for i, batch in enumerate(loader):
-                    if i >= self.fit_batches:
-                        break
-                    yield self.raw_inputs({k: v.to(self.device) if torch.is_tensor(v) else v
-                                           for k, v in batch.items()})
-
-            stats = self.fit_target_range(raws())
-        floor, ceiling = self.trainer.strategy.broadcast(stats, src=0)
-        self.set_target_range(floor, ceiling)
+        if self.trainer.datamodule is None:
+            raise ConfigError(
+                "HarmonicSalience fits its target range on the training split through the "
+                "trainer's datamodule; without one, call fit_target_range(...) before fit")
+        self.unit_range.fit_on_training_split(self, self.raw_inputs, max_batches=self.fit_batches)
 
     # -- objective ----------------------------------------------------------------------------
     def objective(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
