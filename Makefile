@@ -13,7 +13,7 @@ TEST_WORKERS ?= 2
 .PHONY: help install train test test-all lint format bench prepare notebook clean
 
 help:  ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "%-20s %s\n", $$1, $$2 }'
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,8 +53,8 @@ bench: install  ## benchmarks under bench/ (each prints ratios against the obvio
 prepare: install  ## precompute a feature cache: make prepare ARGS="data=maestro features=cqt"
 	$(PY) -m wavespace.prepare $(ARGS)
 
-notebook: install  ## open the notebooks (installs jupyterlab into .venv on first use)
-	$(PY) -m pip install -q jupyterlab
+notebook: install  ## open the notebooks (installs the notebooks extra, JupyterLab, into .venv on first use)
+	$(PY) -m pip install -q -c constraints.txt -e ".[notebooks]"
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:  ## remove caches and outputs (keeps .venv and data/)
@@ -153,3 +153,43 @@ bench-autoencoders: install data-deps heldout-soundfonts  ## study 1: net speed,
 bench-harmonic: install  ## study 2: harmonic salience vs CQT peaks and harmonic summation, synth + rendered piano, 3 seeds (ARGS=--quick: smoke)
 	@$(MAKE) --no-print-directory data-deps || echo "note: FluidSynth not installed: the rendered-piano scenario is skipped"
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) bench/harmonic_salience.py $(ARGS)
+
+# >>> workflow
+# The other entry points, each passing ARGS through (Hydra overrides; `analyze` takes a
+# sub-command first). `python -m wavespace.<entry> --help` says what each accepts.
+.PHONY: transcribe evaluate analyze export multirun search notebooks-test precommit \
+	bench-throughput bench-features bench-cqt
+
+transcribe: install  ## audio -> MIDI: make transcribe ARGS="ckpt=RUN_DIR_OR_CKPT input=FILE_OR_DIR output=DIR"
+	$(PY) -m wavespace.transcribe $(ARGS)
+
+evaluate: install  ## mir_eval scores of a checkpoint: make evaluate ARGS="ckpt=PATH data=maestro split=test"
+	$(PY) -m wavespace.evaluate $(ARGS)
+
+analyze: install  ## sweep fits, latent probes, salience figures: make analyze ARGS="sweep multirun/DATE/TIME x=model.optimizer.lr"
+	$(PY) -m wavespace.analyze $(ARGS)
+
+export: install  ## checkpoint -> ONNX or TorchScript: make export ARGS="ckpt=PATH format=onnx"
+	$(PY) -m wavespace.export $(ARGS)
+
+multirun: install  ## Hydra multirun, one job per combination: make multirun ARGS="model.optimizer.lr=1e-3,3e-3 seed=0,1"
+	$(PY) -m wavespace.train -m $(ARGS)
+
+search: install  ## Optuna search (conf/hparams_search/optuna.yaml): make search ARGS="experiment=synth_cnn hydra.sweeper.n_trials=20"
+	$(PY) -m wavespace.train -m hparams_search=optuna $(ARGS)
+
+notebooks-test: install  ## execute every notebook headless against a tiny run (tests/test_notebooks.py)
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests/test_notebooks.py -q $(ARGS)
+
+precommit: install  ## every pre-commit hook (ruff, whitespace, YAML, large files) on every file
+	$(VENV)/bin/pre-commit run --all-files
+
+bench-throughput: install  ## Lightning vs a plain PyTorch loop on the default run; share of step time waiting for data
+	OMP_NUM_THREADS=1 $(PY) bench/train_throughput.py $(ARGS)
+
+bench-features: install  ## batched front-ends (nnAudio / torch) vs librosa one clip at a time
+	OMP_NUM_THREADS=1 $(PY) bench/features.py $(ARGS)
+
+bench-cqt: install  ## our FFT-decimated CQT vs nnAudio's CQT2010v2 and CQT1992v2: time and largest difference
+	OMP_NUM_THREADS=1 $(PY) bench/cqt_decimation.py $(ARGS)
+# <<< workflow
