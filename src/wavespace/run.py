@@ -44,6 +44,7 @@ class RunInfo:
     run_id: str
     run_dir: Path
     config: dict[str, Any]
+    created: bool = False  # this call made the directory (nothing of an earlier run is in it)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -70,6 +71,7 @@ def prepare_run(cfg: DictConfig) -> RunInfo:
     with open_dict(cfg):
         cfg.run_id = run_id
         cfg.run_dir = str(run_dir)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     plain = to_plain(cfg)
     from wavespace.provenance import provenance
@@ -77,7 +79,7 @@ def prepare_run(cfg: DictConfig) -> RunInfo:
     # The code and library versions sit beside the config (not in it: they do not change the hash).
     write_text(run_dir / "config.yaml",
                OmegaConf.to_yaml(OmegaConf.create({**plain, "provenance": provenance()})))
-    return RunInfo(run_id, run_dir, plain)
+    return RunInfo(run_id, run_dir, plain, created)
 
 
 # -- sweeps ---------------------------------------------------------------------------------

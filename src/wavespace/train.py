@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -148,7 +149,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     run = prepare_run(cfg)
     log.info("Run %s in %s", run.run_id, run.run_dir)
 
-    datamodule = instantiate(cfg.data)
+    try:  # datasets check their files here and write their bad-file report into the run
+        datamodule = instantiate(cfg.data)
+    except BaseException:
+        if run.created:  # a missing dataset leaves no half-made run behind
+            shutil.rmtree(run.run_dir, ignore_errors=True)
+        raise
     callbacks = instantiate_collection(cfg.get("callbacks"))
     callbacks += [
         ConfigInCheckpoint(run.config, run.run_id),

@@ -101,3 +101,14 @@ def test_train_cli_stops_with_one_paragraph_for_a_unet_deeper_than_the_bins(tmp_
     assert not (tmp_path / "outputs" / "runs").exists()  # nothing written half-way: no run directory
     result = json.loads(next((tmp_path / "outputs" / "hydra").rglob("result.json")).read_text())
     assert result["status"] == "FAILED"
+
+
+def test_train_cli_with_a_missing_dataset_names_the_layout_and_leaves_no_run(tmp_path):
+    from tests.conftest import run_cli
+
+    proc = run_cli("wavespace.train", "model=unet", "data=medley", "debug=tiny",
+                   f"data.train.root={tmp_path / 'nowhere'}", tmp_path=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "Medley-solos-DB" in proc.stderr and "nowhere" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "outputs" / "runs").glob("*"))  # no half-made run directory
