@@ -89,7 +89,7 @@ def test_train_the_music_preset_on_rendered_music_like_midi(tmp_path):
     result = _completed(tmp_path)
     assert {result["config"]["data"][s]["generator"] for s in ("train", "val", "test")} == {"music"}
     assert {"val/threshold_frame", "val/threshold_onset"} <= set(result["metrics"])
-    # Measured 0.0984 (precision 0.052, recall 1.0), the same on two runs; margin as above.
+    # Measured 0.1016 (precision 0.054, recall 1.0); a margin as above for other FluidSynth builds.
     assert_frame_f1(result["metrics"], "val", at_least=0.08)
     assert len(list((tmp_path / "data" / "rendered").rglob("*.wav"))) == 4
 
