@@ -1,8 +1,10 @@
 """Realistic piano data without downloads: MIDI rendered to audio with FluidSynth + a SoundFont.
 
-MIDI comes from ``midi_dir`` (your files; split by a stable hash of their path) or is generated
-at random with controllable density, polyphony, tempo, velocity and sustain pedal. Rendering is
-done once, when the dataset is first built (or by ``python -m wavespace.prepare``), into
+MIDI comes from ``midi_dir`` (your files; split by a stable hash of their path) or is generated:
+``generator: random`` draws keys at random with controllable density, polyphony, tempo, velocity
+and sustain pedal; ``generator: music`` writes music-like pieces (``wavespace.data.music_gen``:
+harmony, textures, melody, dynamics, rubato, pedal at the chord changes). Rendering is done
+once, when the dataset is first built (or by ``python -m wavespace.prepare``), into
 ``<root>/<gen|midi>-<hash>/``; the hash covers every generation and rendering setting, so a
 changed setting renders a new set instead of mixing old and new audio. Labels are exact: they
 come from the MIDI that was rendered, through the same path as MAESTRO.
@@ -27,8 +29,9 @@ import numpy as np
 
 from wavespace.data.base import FileRecord
 from wavespace.data.midi import write_midi
+from wavespace.data.music_gen import MusicParams, generate_piece
 from wavespace.data.paired import PairedMidiDataset
-from wavespace.errors import WavespaceError
+from wavespace.errors import ConfigError, WavespaceError
 from wavespace.files import atomic_path, digest, digest_bytes, fingerprint, to_plain
 from wavespace.labels import Notes
 
@@ -36,6 +39,7 @@ log = logging.getLogger("wavespace.data.rendered")
 
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 SPLIT_SEED = {"train": 0, "validation": 1, "test": 2}
+GENERATORS = ("random", "music")
 
 
 class RenderError(WavespaceError):
@@ -116,7 +120,7 @@ def random_pedal(rng: np.random.Generator, seconds: float, tempo_bpm: float, pro
 
 
 class RenderedPianoDataset(PairedMidiDataset):
-    """MIDI (given or random) rendered with FluidSynth; piano-roll and salience targets."""
+    """MIDI (given or generated) rendered with FluidSynth; piano-roll and salience targets."""
 
     name = "rendered"
     expected_channels = (1, 2)
@@ -126,6 +130,8 @@ class RenderedPianoDataset(PairedMidiDataset):
         root: str | Path,
         split: str = "train",
         midi_dir: str | Path | None = None,
+        generator: str = "random",
+        music: dict[str, Any] | None = None,
         n_files: int = 8,
         seconds: float = 20.0,
         notes_per_second: float = 4.0,
@@ -151,6 +157,13 @@ class RenderedPianoDataset(PairedMidiDataset):
             "velocity_range": list(to_plain(velocity_range)), "pitch_range": list(to_plain(pitch_range)),
             "pedal_prob": float(pedal_prob), "program": _programs(program), "seed": int(seed),
         }
+        if generator not in GENERATORS:
+            raise ConfigError(f"rendered: generator={generator!r} is not one of {list(GENERATORS)} "
+                              f"(random: uniform random keys; music: music-like pieces, see the music: "
+                              f"block of conf/data/rendered.yaml)")
+        self.music = MusicParams.from_config(to_plain(music)) if generator == "music" else None
+        if self.music is not None:  # the random generator's hash (and folder) stays as it was
+            self.gen.update(generator="music", music=self.music.to_dict())
         self.soundfont = Path(soundfont).expanduser()
         self.gain, self.reverb, self.render_jobs = float(gain), bool(reverb), max(1, int(render_jobs))
         self.fractions = (float(val_fraction), float(test_fraction))
@@ -189,10 +202,14 @@ class RenderedPianoDataset(PairedMidiDataset):
             mid = out_dir / f"{i:04d}.mid"
             if not mid.is_file():
                 rng = np.random.default_rng([g["seed"], SPLIT_SEED[self.split], i])
-                tempo = float(rng.uniform(*g["tempo_bpm"]))
-                notes = random_notes(rng, g["seconds"], g["notes_per_second"], g["max_polyphony"], tempo,
-                                     tuple(g["velocity_range"]), tuple(g["pitch_range"]))
-                pedal = random_pedal(rng, g["seconds"], tempo, g["pedal_prob"])
+                if self.music is not None:
+                    piece = generate_piece(rng, g["seconds"], self.music, tuple(g["pitch_range"]))
+                    notes, pedal, tempo = piece.notes, piece.pedal, piece.tempo_bpm
+                else:
+                    tempo = float(rng.uniform(*g["tempo_bpm"]))
+                    notes = random_notes(rng, g["seconds"], g["notes_per_second"], g["max_polyphony"], tempo,
+                                         tuple(g["velocity_range"]), tuple(g["pitch_range"]))
+                    pedal = random_pedal(rng, g["seconds"], tempo, g["pedal_prob"])
                 program = g["program"] if isinstance(g["program"], int) else int(rng.choice(g["program"]))
                 with atomic_path(mid) as tmp:
                     write_midi(notes, tmp, program=program, tempo_bpm=tempo, pedal=pedal, tail_seconds=0.5)
