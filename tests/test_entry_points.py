@@ -7,7 +7,6 @@ import importlib
 import importlib.util
 import subprocess
 import sys
-import tomllib
 
 import pytest
 
@@ -39,6 +38,7 @@ def test_every_entry_point_answers_help_with_exit_status_0(tmp_path):
 
 
 def test_console_scripts_name_existing_callables():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert set(scripts) == SCRIPTS
     for name, target in scripts.items():
