@@ -22,6 +22,10 @@ def test_wheel_contains_conf_and_finds_it_when_installed(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "wavespace/conf/train.yaml" in names and "wavespace/conf/model/cnn.yaml" in names
     assert "wavespace/train.py" in names
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    for name in ("train", "transcribe", "evaluate", "prepare", "analyze", "export"):
+        assert f"wavespace-{name} = wavespace." in scripts, scripts  # installed as console scripts
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     out = subprocess.run(

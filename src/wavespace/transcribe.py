@@ -1,13 +1,18 @@
-"""Audio files -> MIDI: ``python -m wavespace.transcribe ckpt=PATH input=FILE_OR_DIR output=DIR``.
+"""Audio files -> MIDI: ``python -m wavespace.transcribe ckpt=PATH input=FILE_OR_DIR output=DIR``,
+or, like basic-pitch's command line, ``wavespace-transcribe OUT_DIR IN.wav [IN2.wav ...] --ckpt PATH``.
 
-A thin Hydra entry point over :mod:`wavespace.transcription` (inference, file handling).
+A thin entry point over :mod:`wavespace.transcription` (inference, file handling). Arguments
+holding ``=`` (``key=value`` overrides) or Hydra's own flags go to Hydra; anything else to the
+basic-pitch-style parser (``--help`` describes it), which sets the same options in the same
+config (``conf/transcribe.yaml``), so both forms transcribe identically.
 
 One ``.mid`` per audio file, named like it with the audio extension replaced (``bwv93.7.wav`` ->
 ``bwv93.7.mid``; sub-folders of an input directory are mirrored; two inputs that would write one
 output, such as ``b.wav`` and ``b.flac``, are refused before anything is written);
-optionally the salience map as ``.npy`` (``save_salience=true``) and a piano-roll PNG
-(``save_png=true``). Any rate, channel count and format soundfile reads is accepted: channels are
-averaged and the rate converted with soxr to the model's. Long files are processed in chunks
+optionally the salience map as ``.npy`` (``save_salience=true``), a piano-roll PNG
+(``save_png=true``) and the notes as CSV (``save_note_events=true``). Any rate, channel count
+and format soundfile reads is accepted: channels are averaged and the rate converted with soxr
+to the model's. Long files are processed in chunks
 with ``context_seconds`` of audio on each side that is computed but thrown away, so chunk
 borders leave no seams (the result equals whole-file processing wherever the model's receptive
 field, CQT kernels included, fits in the context). Unreadable files are reported and skipped.
@@ -18,6 +23,7 @@ checkpoint; ``frame_threshold=``, ``onset_threshold=``, ``min_duration=`` overri
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -25,7 +31,7 @@ from typing import Any
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from wavespace.config import config_dir
 from wavespace.errors import reported_errors
@@ -40,19 +46,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from wavespace.transcription.inference import TranscribeError, transcribe_audio
     from wavespace.transcription.outputs import (
         AudioReadError,
-        find_audio,
+        find_inputs,
         output_paths,
         read_audio,
+        save_note_events,
         save_piano_roll_png,
     )
 
     if not cfg.get("input") or not cfg.get("output"):
         raise TranscribeError("Pass input=FILE_OR_DIR (audio to transcribe) and output=DIR (where the .mid files go).")
-    input_path, output = Path(cfg.input).expanduser(), Path(cfg.output).expanduser()
-    files, ignored = find_audio(input_path)
-    root = input_path if input_path.is_dir() else input_path.parent
+    inputs = list(cfg.input) if isinstance(cfg.input, ListConfig | list | tuple) else [cfg.input]
+    output = Path(cfg.output).expanduser()
+    files, roots, ignored = find_inputs([Path(str(i)).expanduser() for i in inputs])
     suffixes = [".mid"] + [".salience.npy"] * bool(cfg.get("save_salience")) + [".png"] * bool(cfg.get("save_png"))
-    plans = dict(zip(files, output_paths(files, root, output, suffixes), strict=True))  # refuses clashes first
+    suffixes += [".notes.csv"] * bool(cfg.get("save_note_events"))
+    plans = dict(zip(files, output_paths(files, roots, output, suffixes), strict=True))  # refuses clashes first
     model = load_transcriber(cfg.get("ckpt"), cfg.get("device", "cpu"))
     params = model.decode_params(frame_threshold=cfg.get("frame_threshold"), onset_threshold=cfg.get("onset_threshold"),
                                  min_duration=cfg.get("min_duration"))
@@ -77,6 +85,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             np.save(plan[".salience.npy"], probs["salience"].astype(np.float16))
         if ".png" in plan:
             save_piano_roll_png(probs, notes, fr, plan[".png"], params.min_midi)
+        if ".notes.csv" in plan:
+            save_note_events(notes, plan[".notes.csv"])
         written.append({"audio": str(path), "midi": str(midi), "notes": len(notes), "seconds": round(len(audio) / sr, 3)})
     elapsed = time.perf_counter() - started
     summary = {"written": written, "failed": failed, "ignored": [str(p) for p in ignored],
@@ -108,5 +118,93 @@ def main(cfg: DictConfig) -> None:
     print(format_report(summary))
 
 
+# Hydra's own command-line flags: with any of them (or a key=value word) the Hydra form is meant.
+HYDRA_FLAGS = {"--cfg", "-c", "--info", "-i", "--hydra-help", "--multirun", "-m", "--resolve",
+               "--package", "-p", "--run", "-r", "--config-path", "-cp", "--config-name", "-cn",
+               "--config-dir", "-cd", "--shell-completion", "-sc", "--experimental-rerun"}
+
+
+def looks_like_hydra(argv: list[str]) -> bool:
+    """True for ``ckpt=... input=... output=...`` (Hydra), false for ``OUT_DIR IN.wav ...``."""
+    return any(a.split("=")[0] in HYDRA_FLAGS or ("=" in a and not a.startswith("-")) for a in argv)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """basic-pitch's command line (``OUT_DIR AUDIO [AUDIO ...]``), with its options that map."""
+    p = argparse.ArgumentParser(
+        prog=prog or ("python -m wavespace.transcribe" if sys.argv[0].endswith(".py")
+                      else Path(sys.argv[0]).name),
+        description="Transcribe audio files to MIDI: one OUT_DIR/<name>.mid per input (a folder "
+                    "input is searched recursively and its sub-folders mirrored).",
+        epilog="The Hydra form takes the same options as key=value overrides, e.g.\n"
+               "  %(prog)s ckpt=RUN_OR_CKPT input=FILE_OR_DIR output=DIR save_png=true\n"
+               "(any word with '=' selects it; `ckpt=X --help` or --hydra-help shows Hydra's help).",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("output_dir", help="folder for the .mid files (created if missing)")
+    p.add_argument("audio_paths", nargs="+", help="audio files (any format soundfile reads) or folders")
+    p.add_argument("--ckpt", "--model-path", "--model_path", dest="ckpt", metavar="PATH",
+                   help="trained model: a .ckpt file or a run directory written by wavespace-train "
+                        "(required: no pretrained transcriber ships with wavespace yet)")
+    p.add_argument("--save-midi", action="store_true", default=True,
+                   help="write a MIDI file per input (always on; accepted as basic-pitch does)")
+    p.add_argument("--save-note-events", action="store_true",
+                   help="also write the notes as CSV (<name>.notes.csv: start, end, pitch, velocity)")
+    p.add_argument("--save-salience", action="store_true",
+                   help="also write the salience map as <name>.salience.npy")
+    p.add_argument("--save-png", action="store_true", help="also write a piano-roll figure <name>.png")
+    p.add_argument("--onset-threshold", type=float, metavar="P",
+                   help="onset probability a note needs to start (default: tuned, in the checkpoint)")
+    p.add_argument("--frame-threshold", type=float, metavar="P",
+                   help="frame probability a note needs to sustain (default: tuned, in the checkpoint)")
+    p.add_argument("--minimum-note-length", type=float, metavar="MS",
+                   help="shortest note kept, in milliseconds (default: the model's decoding config)")
+    p.add_argument("--device", default=None, help="torch device (default cpu)")
+    p.add_argument("--batch-size", type=int, default=None, help="chunks per forward pass")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> DictConfig:
+    """``conf/transcribe.yaml`` with the parsed options set: what the Hydra form would compose."""
+    from wavespace.transcription.inference import TranscribeError
+
+    if not args.ckpt:
+        raise TranscribeError(
+            "No model given. Pass --ckpt PATH: a .ckpt file or a run directory written by "
+            "wavespace-train (python -m wavespace.train model=transcriber ...); wavespace ships no "
+            "pretrained transcriber yet.")
+    cfg = OmegaConf.load(Path(config_dir()) / "transcribe.yaml")
+    for key in ("defaults", "hydra"):
+        cfg.pop(key, None)
+    values = {"ckpt": args.ckpt, "input": list(args.audio_paths), "output": args.output_dir,
+              "save_note_events": args.save_note_events, "save_salience": args.save_salience,
+              "save_png": args.save_png, "onset_threshold": args.onset_threshold,
+              "frame_threshold": args.frame_threshold, "device": args.device,
+              "batch_size": args.batch_size, "progress": not args.quiet,
+              "min_duration": None if args.minimum_note_length is None else args.minimum_note_length / 1000}
+    for key, value in values.items():
+        if value is not None:
+            cfg[key] = value
+    return cfg
+
+
+def cli(argv: list[str]) -> int:
+    """The basic-pitch-style form; returns the exit status (1 with one paragraph on bad input)."""
+    args = build_parser().parse_args(argv)
+    with reported_errors():
+        summary = run(config_from_args(args))
+    print(format_report(summary))
+    return 0
+
+
+def console() -> None:
+    """``wavespace-transcribe`` and ``python -m wavespace.transcribe``: Hydra or basic-pitch form."""
+    argv = sys.argv[1:]
+    if looks_like_hydra(argv):
+        main()
+    else:
+        sys.exit(cli(argv))
+
+
 if __name__ == "__main__":
-    main()
+    console()

@@ -130,3 +130,23 @@ def test_real_tiny_multirun(tmp_path):
     panel = json.loads(figure.with_suffix(".json").read_text())["panels"][0]
     assert panel["n"] == 3 and "fit" in panel
     assert 1e-4 <= panel["optimum"]["x"] <= 1e-2
+
+
+@pytest.mark.parametrize(("argv", "code", "message"), [
+    (["--help"], 0, "{sweep,latents,salience}"),
+    (["fit", "runs"], 2, "invalid choice: 'fit'"),
+    ([], 2, "required"),
+    (["sweep", "runs", "y=val/loss"], 1, "wavespace: error: analyze sweep: give at least one hyperparameter"),
+    (["sweep", "runs", "x=lr", "colour=red"], 1, "analyze sweep: bad argument 'colour=red'"),
+    (["sweep", "runs", "x=lr", "level=high"], 1, "level=high is not a number"),
+])
+def test_cli_help_and_bad_arguments(argv, code, message, capsys):
+    """argparse structure: help exits 0, an unknown or missing sub-command 2 (with the usage);
+    a bad key=value option is one paragraph and exit 1."""
+    from wavespace.analyze.__main__ import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    captured = capsys.readouterr()
+    assert info.value.code == code and message in captured.out + captured.err
+    assert "Traceback" not in captured.err

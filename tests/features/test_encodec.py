@@ -87,3 +87,63 @@ def test_missing_weights_directory_is_a_clear_error(tmp_path):
 def test_wrong_geometry_names_the_geometry_to_use():
     with pytest.raises(FrontendConfigError, match="geometry=encodec24k"):
         EncodecLatents(22050, 256, weights="random")
+
+
+def test_pretrained_weights_offline_and_not_cached_is_a_clear_error_at_once():
+    """HF_HUB_OFFLINE=1 (set by conftest): a hub name that is not in the cache fails with the
+    message, without trying the network."""
+    with pytest.raises(FrontendConfigError, match="not in the Hugging Face cache, and offline mode is on"):
+        EncodecLatents(SR, HOP, weights="pretrained", model_name="wavespace-tests/not-cached")
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on: a connection to it is refused at once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_pretrained_weights_without_network_are_a_clear_error_before_any_hub_request(monkeypatch):
+    """Offline mode off, hub unreachable (HF_ENDPOINT on a closed local port: no real network):
+    the error comes from one refused connection, and the hub client's download (which retries
+    for ~30 s) is never called."""
+    import transformers
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    calls = []
+    original = transformers.EncodecModel.from_pretrained.__func__
+
+    def spy(cls, name, *args, **kwargs):
+        calls.append(kwargs.get("local_files_only"))
+        return original(cls, name, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.EncodecModel, "from_pretrained", classmethod(spy))
+    with pytest.raises(FrontendConfigError, match=r"not in the Hugging Face cache, and the hub at "
+                       r"http://127\.0\.0\.1:\d+ cannot be reached .*features\.weights=DIR"):
+        EncodecLatents(SR, HOP, weights="pretrained", model_name="wavespace-tests/not-cached")
+    assert calls == [True], "only the cache was read"
+
+
+@pytest.mark.slow  # the in-process test above covers the logic; this one is the user's command
+def test_features_encodec_without_network_fails_at_once_through_train(tmp_path):
+    """Offline mode unset and the hub unreachable (HF_ENDPOINT on a closed local port: no real
+    network is touched): `train features=encodec` stops with the message and no run directory,
+    before the hub client's retry loop (~30 s of 'Retrying in Ns' lines) ever starts."""
+    from tests.conftest import child_env, run_cli
+
+    env = child_env(tmp_path, HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}", HF_HOME=str(tmp_path / "hf"))
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+                "https_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(key, None)
+    proc = run_cli("wavespace.train", "debug=tiny", "features=encodec", tmp_path=tmp_path, env=env, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "not in the Hugging Face cache, and the hub at http://127.0.0.1" in proc.stderr
+    assert "cannot be reached" in proc.stderr and "features.weights=DIR" in proc.stderr
+    assert "Retrying" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "outputs" / "runs").exists()  # stopped before the run directory

@@ -97,3 +97,23 @@ def test_note_metrics_follow_mir_eval_tolerances():
     frame = notes_frame_scores(ref, Notes.from_arrays([1.5], [2.0], [60]))
     assert frame["frame_precision"] == 1.0 and 0.45 < frame["frame_recall"] < 0.55
     assert set(transcription_scores(ref, ref)) >= {"frame_f1", "note_f1", "note_offset_f1"}
+
+
+def test_note_with_velocity_scores_follow_mir_eval():
+    """Velocity counts after mir_eval's least-squares rescaling: an estimate whose velocities are
+    any increasing linear map of the reference's scores 1; one with the loudness order scrambled
+    loses the notes whose rescaled velocity misses by 0.1 or more; onsets still rule first."""
+    from wavespace.transcription.metrics import note_velocity_scores
+
+    ref = Notes.from_arrays([0.0, 1.0, 2.0, 3.0], [0.5, 1.5, 2.5, 3.5], [60, 62, 64, 65], [30, 60, 90, 120])
+    scaled = Notes(ref.onset, ref.offset, ref.pitch, ref.velocity / 2 + 10)
+    assert note_velocity_scores(ref, scaled) == dict.fromkeys(
+        ("note_velocity_precision", "note_velocity_recall", "note_velocity_f1", "note_offset_velocity_f1"), 1.0)
+    scrambled = Notes(ref.onset, ref.offset, ref.pitch, np.array([120.0, 30, 90, 60]))
+    worse = note_velocity_scores(ref, scrambled)
+    assert worse["note_velocity_f1"] < 1.0 and note_scores(ref, scrambled)["note_f1"] == 1.0
+    late = Notes(ref.onset + 0.1, ref.offset, ref.pitch, ref.velocity)
+    assert note_velocity_scores(ref, late)["note_velocity_f1"] == 0.0
+    assert note_velocity_scores(Notes.empty(), Notes.empty())["note_velocity_f1"] == 1.0
+    assert "note_velocity_f1" in transcription_scores(ref, ref, velocity=True)
+    assert "note_velocity_f1" not in transcription_scores(ref, ref)

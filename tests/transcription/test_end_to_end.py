@@ -61,6 +61,12 @@ def test_evaluate_cli_scores_pieces_and_writes_json(overfit, tmp_path):
     result = json.loads(out.read_text())
     assert result["split"] == "test" and result["data"] == "synth" and len(result["pieces"]) == 1
     assert result["mean"]["note_f1"] >= 0.8 and result["real_time_factor"] > 0
+    # The transcriber has a velocity head: note-with-velocity scores (mir_eval) are reported.
+    assert "note+vel F1" in proc.stdout and result["velocity"].startswith("note_velocity_")
+    mean = result["mean"]
+    # mir_eval filters the note (with offset) matching by velocity: never above those F1s.
+    assert 0.0 <= mean["note_velocity_f1"] <= mean["note_f1"]
+    assert 0.0 <= mean["note_offset_velocity_f1"] <= mean["note_offset_f1"]
 
 
 def test_evaluate_cli_on_maestro_layout_scores_whole_pieces(overfit, tmp_path):
@@ -103,3 +109,17 @@ def test_evaluate_can_reuse_the_checkpoints_data_settings(overfit, tmp_path):
     result = json.loads(out.read_text())  # the training run's own 1-clip val split (seed 7)
     assert result["split"] == "val" and [r["piece"] for r in result["pieces"]] == ["synth-7-00000"]
     assert result["mean"]["note_f1"] >= 0.8
+
+
+def test_evaluate_without_a_velocity_head_says_velocity_f1_is_absent(compose_cfg):
+    """The default model (model=cnn) has no velocity head: its note velocities are onset
+    probabilities, so no note-with-velocity score is reported, and the table says why."""
+    from wavespace.data import SynthDataset
+    from wavespace.loading import build_model
+    from wavespace.transcription.evaluation import evaluate_model, format_table, iter_pieces
+
+    model = build_model(compose_cfg("debug=tiny")).eval()
+    result = evaluate_model(model, iter_pieces(SynthDataset(1, seed=3)), progress=False)
+    assert "note_velocity_f1" not in result["mean"] and "note_velocity_f1" not in result["pieces"][0]
+    assert result["velocity"].startswith("absent: the model has no velocity head")
+    assert "note-with-velocity F1 absent" in format_table(result)

@@ -102,3 +102,44 @@ def test_the_collision_folder_writes_nothing(overfit, tmp_path):
     run_cli("wavespace.transcribe", f"ckpt={overfit.checkpoint}", f"input={src}", f"output={out}",
             "progress=false", tmp_path=tmp_path)
     assert sorted(p.name for p in out.iterdir()) == ["a.v1.mid", "a.v2.mid", "b.mid", "piano.mid"]
+
+
+def test_basic_pitch_style_cli_writes_one_midi_per_input(overfit, tmp_path):
+    """`wavespace-transcribe OUT_DIR A.wav B.wav --ckpt RUN` (basic-pitch's form): one OUT_DIR/<name>.mid
+    per input, flat, whatever folder each came from; --save-note-events adds the notes as CSV."""
+    import csv
+    import shutil
+
+    from wavespace.data.midi import load_notes
+    from wavespace.transcription.metrics import note_scores
+
+    a, b = tmp_path / "a" / "clip.wav", tmp_path / "b" / "again.wav"
+    for dst in (a, b):
+        dst.parent.mkdir()
+        shutil.copy(overfit.wav, dst)
+    out = tmp_path / "midi"
+    proc = run_cli("wavespace.transcribe", str(out), str(a), str(b), "--ckpt", str(overfit.run_dir),
+                   "--save-note-events", "--quiet", tmp_path=tmp_path)
+    assert "wrote 2 MIDI file(s)" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["again.mid", "again.notes.csv", "clip.mid", "clip.notes.csv"]
+    notes = load_notes(out / "clip.mid", sustain=False, allow_empty=True)
+    assert note_scores(overfit.notes, notes)["note_f1"] >= 0.8  # the known answer, as the Hydra form gives
+    rows = list(csv.DictReader((out / "again.notes.csv").open()))
+    assert len(rows) == len(notes) and set(rows[0]) == {"start_time_s", "end_time_s", "pitch_midi", "velocity"}
+    assert sorted(int(r["pitch_midi"]) for r in rows) == sorted(int(p) for p in notes.pitch)
+
+
+def test_basic_pitch_style_cli_errors(tmp_path, capsys):
+    """No model: one paragraph naming --ckpt, exit 1. Missing arguments: argparse's usage, exit 2.
+    Words with '=' (or Hydra's flags) go to the Hydra form."""
+    from wavespace.transcribe import cli, looks_like_hydra
+
+    with pytest.raises(SystemExit) as info:
+        cli([str(tmp_path / "out"), str(tmp_path / "in.wav")])
+    assert info.value.code == 1 and "No model given. Pass --ckpt PATH" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit) as info:
+        cli([str(tmp_path / "out")])
+    assert info.value.code == 2 and "audio_paths" in capsys.readouterr().err
+    assert looks_like_hydra(["ckpt=x", "input=a.wav", "output=o"]) and looks_like_hydra(["--cfg", "job"])
+    assert not looks_like_hydra(["out", "a.wav", "--ckpt", "x", "--onset-threshold=0.4"])

@@ -1,11 +1,40 @@
-"""``python -m wavespace.analyze sweep SOURCE x=KEY[,KEY...] y=METRIC [options]``, or
-``python -m wavespace.analyze latents RUN_OR_CKPT [split=test] [root=DIR]`` (the autoencoder latent
-analysis with its controls: see ``wavespace.analyze.latents``), or
-``python -m wavespace.analyze salience RUN_OR_CKPT [split=test] [root=DIR]`` (figures and the
-multi-pitch table of a harmonic-salience model: see ``wavespace.analyze.salience``).
+"""``python -m wavespace.analyze {sweep,latents,salience} SOURCE [key=value ...]`` (also the
+``wavespace-analyze`` console script).
 
-Options (``key=value``, like Hydra overrides):
-  x=       hyperparameter(s), comma-separated or repeated: one panel each
+* ``sweep SOURCE x=KEY[,KEY...] [y=METRIC] [...]``: fit a metric against hyperparameters over a
+  local multirun directory or a W&B sweep/group (this module);
+* ``latents RUN_OR_CKPT [split=test] [root=DIR] [...]``: the autoencoder latent analysis with its
+  controls (``wavespace.analyze.latents``);
+* ``salience RUN_OR_CKPT [split=test] [root=DIR] [...]``: figures and the multi-pitch table of a
+  harmonic-salience model (``wavespace.analyze.salience``).
+
+argparse gives the structure (sub-commands, ``--help`` on each, exit 2 for an unknown
+sub-command); the options stay ``key=value`` words, like Hydra overrides, and each analysis checks
+its own (a bad one is one paragraph and exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wavespace.errors import ConfigError
+
+SWEEP_HELP = """Fit a metric against hyperparameters over the runs of a sweep.
+
+SOURCE is a local multirun (or runs) directory, or a W&B sweep or group
+(wandb:ENTITY/PROJECT/sweep/ID, wandb:ENTITY/PROJECT/group/NAME).
+
+Options (key=value, like Hydra overrides):
+  x=       hyperparameter(s), comma-separated or repeated: one panel each (required)
   y=       metric (default val/loss)
   fit=     quadratic_log (default), quadratic, linear_log, linear, cubic_log, none
   mode=    min or max (default: min when the metric name says loss/error, else max)
@@ -15,48 +44,78 @@ Options (``key=value``, like Hydra overrides):
 
 Prints, per hyperparameter, the number of runs, the best observed run and the fitted optimum;
 writes the figure and a JSON summary next to it.
+
+example: python -m wavespace.analyze sweep outputs/multirun/DATE/TIME x=model.optimizer.lr y=val/loss
 """
-
-from __future__ import annotations
-
-import json
-import re
-import sys
-from pathlib import Path
-from typing import Any
-
-import numpy as np
+SWEEP_DEFAULTS: dict[str, Any] = {"x": [], "y": "val/loss", "fit": "quadratic_log", "mode": None,
+                                  "level": 0.95, "out": None, "all": False}
 
 
-def parse_args(argv: list[str]) -> tuple[str, str, dict[str, Any]]:
-    """``sweep SOURCE k=v ...`` -> (command, source, options)."""
-    if len(argv) < 2 or argv[0] in ("-h", "--help"):
-        raise SystemExit(__doc__)
-    command, source, rest = argv[0], argv[1], argv[2:]
-    if command != "sweep":
-        raise SystemExit(f"unknown command {command!r}\n\n{__doc__}")
-    opts: dict[str, Any] = {"x": [], "y": "val/loss", "fit": "quadratic_log", "mode": None,
-                            "level": 0.95, "out": None, "all": False}
-    for item in rest:
+def _docstring(module: str) -> str:
+    """A sub-command module's docstring, read without importing it (``--help`` stays fast: the
+    analyses import torch)."""
+    spec = importlib.util.find_spec(module)
+    source = Path(spec.origin).read_text() if spec and spec.origin else ""
+    return ast.get_docstring(ast.parse(source)) or ""
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The ``analyze`` command line: one sub-command per analysis, options as key=value words."""
+    if prog is None:
+        name = Path(sys.argv[0]).name
+        prog = "python -m wavespace.analyze" if name.endswith(".py") or not name else name
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Post-processing of finished runs: sweep fits, autoencoder latents, "
+        "harmonic salience. `SUB --help` describes each.",
+        epilog="examples:\n"
+               "  %(prog)s sweep outputs/multirun/DATE/TIME x=model.optimizer.lr y=val/loss\n"
+               "  %(prog)s latents outputs/runs/RUN split=test root=/data/medley-solos-db\n"
+               "  %(prog)s salience outputs/runs/RUN split=test",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{sweep,latents,salience}")
+    commands = {
+        "sweep": ("fit a metric against hyperparameters over a sweep's runs", SWEEP_HELP,
+                  "SOURCE", "multirun directory or wandb:ENTITY/PROJECT/{sweep,group}/ID"),
+        "latents": ("autoencoder latents: PCA, linear probe and its controls",
+                    _docstring("wavespace.analyze.latents"), "RUN_OR_CKPT", "run directory or .ckpt file"),
+        "salience": ("harmonic-salience figures and multi-pitch table",
+                     _docstring("wavespace.analyze.salience"), "RUN_OR_CKPT", "run directory or .ckpt file"),
+    }
+    for name, (short, long, metavar, what) in commands.items():
+        p = sub.add_parser(name, help=short, description=long,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("source", metavar=metavar, help=what)
+        p.add_argument("options", nargs="*", metavar="KEY=VALUE",
+                       help="options, e.g. split=test or root=DIR (listed above)")
+    return parser
+
+
+def sweep_options(items: list[str]) -> dict[str, Any]:
+    """``x=... y=...`` words -> the sweep's options (ConfigError, one paragraph, on a bad one)."""
+    opts = {**SWEEP_DEFAULTS, "x": []}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in opts:
-            raise SystemExit(f"bad argument {item!r}: expected one of "
-                             f"{', '.join(k + '=' for k in opts)}")
+            raise ConfigError(f"analyze sweep: bad argument {item!r}: expected one of "
+                              f"{', '.join(k + '=' for k in opts)} (see --help)")
         if key == "x":
             opts["x"] += [v for v in value.split(",") if v]
         elif key == "level":
-            opts["level"] = float(value)
+            try:
+                opts["level"] = float(value)
+            except ValueError:
+                raise ConfigError(f"analyze sweep: level={value} is not a number (e.g. level=0.95)") from None
         elif key == "all":
             opts["all"] = value.lower() in ("1", "true", "yes")
         else:
             opts[key] = value
     if not opts["x"]:
-        raise SystemExit("give at least one hyperparameter: x=model.optimizer.lr")
+        raise ConfigError("analyze sweep: give at least one hyperparameter, e.g. x=model.optimizer.lr")
     if opts["mode"] is None:
         opts["mode"] = "min" if re.search(r"loss|error|err\b|wer|cer", opts["y"]) else "max"
     if opts["mode"] not in ("min", "max"):
-        raise SystemExit("mode must be min or max")
-    return command, source, opts
+        raise ConfigError(f"analyze sweep: mode must be min or max (got {opts['mode']!r})")
+    return opts
 
 
 def analyze(source: str, opts: dict[str, Any]) -> dict[str, Any]:
@@ -133,24 +192,27 @@ def report(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "latents":
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "latents":
         from wavespace.analyze.latents import main as latents_main
 
-        return latents_main(argv[1:])
-    if argv and argv[0] == "salience":
+        return latents_main([args.source, *args.options])
+    if args.command == "salience":
         from wavespace.analyze.salience import main as salience_main
 
-        return salience_main(argv[1:])
-    _, source, opts = parse_args(argv)
+        return salience_main([args.source, *args.options])
+    from wavespace.errors import reported_errors
+
+    with reported_errors():
+        opts = sweep_options(args.options)
     try:
-        summary = analyze(source, opts)
+        summary = analyze(args.source, opts)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"wavespace: error: {e}", file=sys.stderr)
         return 1
     print(report(summary))
     if not summary["runs_used"]:
-        print("error: no completed run with the requested keys", file=sys.stderr)
+        print("wavespace: error: no completed run with the requested keys", file=sys.stderr)
         return 1
     return 0
 

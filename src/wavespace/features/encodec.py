@@ -16,7 +16,8 @@ centered convention of the labels and of every other front-end. ``center: false`
 encoder output, ``ceil(n / hop)`` frames.
 
 Weights: ``random`` (tests; seeded, never downloads), ``pretrained`` (hub name ``model_name``,
-default ``facebook/encodec_24khz``; needs internet or the Hugging Face cache), or a path to a
+default ``facebook/encodec_24khz``; read from the Hugging Face cache when there, else downloaded:
+without network that fails at once, not after the hub client's ~30 s of retries), or a path to a
 local directory written by ``save_pretrained`` / ``hf download``. The encoder is
 frozen (no gradients) and stays in eval mode even when Lightning calls ``model.train()``. Its
 weights are part of the state dict, so checkpoints are self-contained (about 30 MB).
@@ -36,6 +37,33 @@ from wavespace.features.base import Frontend, FrontendConfigError
 DEFAULT_MODEL = "facebook/encodec_24khz"
 
 
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hugging Face hub cannot be reached now, or None if a connection opens.
+
+    Without network the hub client retries each request five times with back-off (about 30 s)
+    before it gives up; offline mode, or one short TCP connection to ``HF_ENDPOINT``, says so at
+    once. Behind a proxy the direct connection proves nothing: the hub client is left to try.
+    """
+    import socket
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    offline = getattr(constants, "is_offline_mode", lambda: constants.HF_HUB_OFFLINE)()
+    if offline:
+        return "offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE)"
+    url = urlsplit(constants.ENDPOINT)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    if url.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host):
+        return None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"the hub at {constants.ENDPOINT} cannot be reached ({exc})"
+    return None
+
+
 def _load_encodec(weights: str, model_name: str, seed: int, random_num_filters: int = 32):  # -> transformers.EncodecModel
     from transformers import EncodecConfig, EncodecModel  # heavy import (~seconds), kept local
 
@@ -46,6 +74,16 @@ def _load_encodec(weights: str, model_name: str, seed: int, random_num_filters: 
             # of everything downstream ~40x cheaper (the latents are meaningless either way).
             return EncodecModel(EncodecConfig(num_filters=int(random_num_filters)))
     if weights == "pretrained":
+        try:  # the Hugging Face cache first: no network, no waiting
+            return EncodecModel.from_pretrained(model_name, local_files_only=True)
+        except OSError:
+            pass
+        why = _hub_unreachable()
+        if why:
+            raise FrontendConfigError(
+                f"EnCodec weights '{model_name}' are not in the Hugging Face cache, and {why}. "
+                f"Download them on a connected machine (`hf download {DEFAULT_MODEL} --local-dir "
+                f"DIR`) and set features.weights=DIR, or use features.weights=random for tests.")
         source, local = model_name, False
     else:
         path = Path(weights).expanduser()

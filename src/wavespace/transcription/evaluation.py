@@ -5,7 +5,10 @@ Every piece (a whole recording, or one synthetic clip) is transcribed exactly as
 thresholds from the checkpoint) and scored with mir_eval against its reference notes: frame
 precision / recall / F1 / accuracy (both note lists rendered to rolls at ``eval_frame_rate``),
 note-onset precision / recall / F1 (50 ms) and note-with-offset F1, averaged per piece, the
-standard way.
+standard way. For a model with a velocity head, also note-with-velocity precision / recall / F1
+and note-with-offset-and-velocity F1 (``mir_eval.transcription_velocity``); without one the
+estimated velocities are onset probabilities, so those scores are left out and the result says
+why (``velocity``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from wavespace.labels import Notes
 
 REPORTED = ("frame_precision", "frame_recall", "frame_f1", "frame_accuracy",
             "note_precision", "note_recall", "note_f1", "note_offset_f1")
+VELOCITY_REPORTED = ("note_velocity_precision", "note_velocity_recall", "note_velocity_f1",
+                     "note_offset_velocity_f1")
+NO_VELOCITY_HEAD = "absent: the model has no velocity head (its note velocities are onset probabilities)"
 
 
 class EvaluateError(WavespaceError):
@@ -88,25 +94,30 @@ def evaluate_model(model: Any, pieces: Iterator[Piece], params: Any = None, eval
 
     params = params or model.decode_params()
     sr = int(model.features.sample_rate)
-    rows, audio_s, wall = [], 0.0, 0.0
+    rows, audio_s, wall, with_velocity = [], 0.0, 0.0, False
     for piece in tqdm(pieces, desc="evaluating", unit="piece", disable=not progress, file=sys.stderr):
         audio = piece.audio if piece.sample_rate == sr else soxr.resample(piece.audio, piece.sample_rate, sr, "HQ")
         started = time.perf_counter()
-        est, _ = transcribe_audio(model, np.asarray(audio, np.float32), params, **chunking)
+        est, probs = transcribe_audio(model, np.asarray(audio, np.float32), params, **chunking)
         wall += time.perf_counter() - started
         audio_s += len(audio) / sr
-        scores = transcription_scores(piece.notes, est, eval_frame_rate, params.min_midi)
+        with_velocity = "velocity" in probs  # the model has a velocity head
+        scores = transcription_scores(piece.notes, est, eval_frame_rate, params.min_midi, velocity=with_velocity)
         rows.append({"piece": piece.name, "n_ref": len(piece.notes), "n_est": len(est), **scores})
     if not rows:
         raise EvaluateError("The split has no pieces to evaluate.")
-    mean = mean_scores([{k: r[k] for k in REPORTED} for r in rows])
+    reported = REPORTED + VELOCITY_REPORTED * with_velocity
+    mean = mean_scores([{k: r[k] for k in reported} for r in rows])
     return {"pieces": rows, "mean": mean, "audio_seconds": audio_s, "wall_seconds": wall,
-            "real_time_factor": wall / audio_s if audio_s else None, "decoding": params.as_dict()}
+            "real_time_factor": wall / audio_s if audio_s else None, "decoding": params.as_dict(),
+            "velocity": "note_velocity_* scored from the velocity head" if with_velocity else NO_VELOCITY_HEAD}
 
 
 def format_table(result: dict[str, Any], max_rows: int = 40) -> str:
     cols = ("frame_f1", "frame_accuracy", "note_precision", "note_recall", "note_f1", "note_offset_f1")
     heads = ("frame F1", "frame acc", "note P", "note R", "note F1", "note+off F1")
+    if "note_velocity_f1" in result["mean"]:
+        cols, heads = (*cols, "note_velocity_f1"), (*heads, "note+vel F1")
     rows = result["pieces"]
     width = max(12, *(len(r["piece"]) for r in rows[:max_rows]))
     line = "piece".ljust(width) + "".join(h.rjust(12) for h in heads)
@@ -117,5 +128,7 @@ def format_table(result: dict[str, Any], max_rows: int = 40) -> str:
     out.append("-" * len(line))
     out.append(f"mean ({len(rows)})".ljust(width) + "".join(f"{result['mean'][c]:12.4f}" for c in cols))
     rtf = result["real_time_factor"]
+    if "note_velocity_f1" not in result["mean"]:
+        out.append(f"note-with-velocity F1 {result.get('velocity', NO_VELOCITY_HEAD)}")
     out.append(f"real-time factor {rtf:.4f} ({result['wall_seconds']:.1f} s for {result['audio_seconds']:.1f} s of audio)")
     return "\n".join(out)

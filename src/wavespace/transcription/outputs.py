@@ -29,7 +29,7 @@ def find_audio(input_path: Path) -> tuple[list[Path], list[Path]]:
     if input_path.is_file():
         return [input_path], []
     if not input_path.is_dir():
-        raise TranscribeError(f"Input {input_path} does not exist. Pass input=FILE or input=DIR.")
+        raise TranscribeError(f"Input {input_path} does not exist. Give an audio file or a folder of them.")
     exts = audio_extensions()
     files = sorted(p for p in input_path.rglob("*") if p.is_file() and not p.name.startswith("."))
     audio = [p for p in files if p.suffix.lower() in exts]
@@ -38,17 +38,48 @@ def find_audio(input_path: Path) -> tuple[list[Path], list[Path]]:
     return audio, [p for p in files if p.suffix.lower() not in exts]
 
 
-def output_paths(files: list[Path], root: Path, output: Path, suffixes: list[str]) -> list[dict[str, Path]]:
+def find_inputs(inputs: list[Path]) -> tuple[list[Path], list[Path], list[Path]]:
+    """(audio files, the folder each is named relative to, ignored files) for several inputs.
+
+    A file given by name is written flat into the output folder (its own folder is its root, as
+    basic-pitch does); the files of a folder keep their sub-folders under it.
+    """
+    files, roots, ignored = [], [], []
+    for path in inputs:
+        found, skipped = find_audio(path)
+        files += found
+        roots += [path if path.is_dir() else path.parent] * len(found)
+        ignored += skipped
+    return files, roots, ignored
+
+
+def save_note_events(notes: Any, path: Path) -> Path:
+    """The notes as CSV, one row each (``start_time_s,end_time_s,pitch_midi,velocity``: the
+    columns of basic-pitch's ``--save-note-events``, without its pitch bends)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["start_time_s", "end_time_s", "pitch_midi", "velocity"])
+        for on, off, pitch, vel in zip(notes.onset, notes.offset, notes.pitch, notes.velocity):
+            writer.writerow([f"{on:.4f}", f"{off:.4f}", int(round(pitch)), int(round(vel))])
+    return path
+
+
+def output_paths(files: list[Path], root: Path | list[Path], output: Path, suffixes: list[str]) -> list[dict[str, Path]]:
     """Where each input's outputs go: ``output/<path under root>`` with the audio extension
     replaced by each suffix (``.mid``, ``.salience.npy``, ``.png``), the rest of the name kept
-    (``bwv93.7.wav`` -> ``bwv93.7.mid``, not ``bwv93.mid``).
+    (``bwv93.7.wav`` -> ``bwv93.7.mid``, not ``bwv93.mid``). ``root`` is one folder for all
+    files, or one per file (several inputs, ``find_inputs``).
 
     Raises TranscribeError, before anything is written, if two inputs would write one file
     (``b.wav`` and ``b.flac`` both make ``b.mid``): one would silently replace the other.
     """
     plans, owner, clashes = [], {}, []
-    for path in files:
-        rel = path.relative_to(root)
+    roots = root if isinstance(root, list) else [root] * len(files)
+    for path, base in zip(files, roots, strict=True):
+        rel = path.relative_to(base)
         stem = output / rel.parent / rel.name[: len(rel.name) - len(rel.suffix)]
         plan = {suffix: stem.parent / (stem.name + suffix) for suffix in suffixes}
         for target in plan.values():
@@ -60,7 +91,7 @@ def output_paths(files: list[Path], root: Path, output: Path, suffixes: list[str
         raise TranscribeError(
             f"Nothing was written: {len(clashes)} output file(s) would be written by two inputs, and "
             f"one would silently replace the other: {'; '.join(clashes)}. Rename one file of each "
-            f"pair (or move it to another folder, or transcribe it with another output=).")
+            f"pair (or move it to another folder, or transcribe it into another output folder).")
     return plans
 
 
