@@ -159,16 +159,18 @@ def test_sweep_fits(tmp_path, monkeypatch):
 
 
 # -- the helpers behind the notebooks (wavespace.analyze.notebook), without a kernel -----------
-def fake_run(tmp_path: Path, task: str, overrides: list[str]) -> Path:
-    """A run directory and the Hydra job record that names it, as wavespace.train writes them."""
+def fake_run(tmp_path: Path, task: str, overrides: list[str], relative: bool = False) -> Path:
+    """A run directory and the Hydra job record that names it, as wavespace.train writes them
+    (``relative``: with the default paths, ./data and ./outputs of the directory it ran in)."""
     import yaml
 
     outputs = tmp_path / "outputs"
     run = outputs / "runs" / "x-0123456789"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "last.ckpt").write_bytes(b"")
-    paths = {"data_dir": str(tmp_path / "data"), "cache_dir": str(tmp_path / "cache"),
-             "output_dir": str(outputs), "runs_dir": str(outputs / "runs")}
+    base = Path(".") if relative else tmp_path
+    paths = {"data_dir": f"{base}/data", "cache_dir": f"{base}/cache", "output_dir": f"{base}/outputs",
+             "runs_dir": f"{base}/outputs/runs"}
     config = {"run_dir": str(run), "model": {"_target_": f"wavespace.tasks.{task}"}, "paths": paths}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     job = outputs / "hydra" / "2026-01-01" / "00-00-00"
@@ -177,12 +179,14 @@ def fake_run(tmp_path: Path, task: str, overrides: list[str]) -> Path:
     return run
 
 
-def test_recompose_swaps_a_group_and_drops_what_the_run_set_under_it(tmp_path):
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute-paths", "relative-paths"])
+def test_recompose_swaps_a_group_and_drops_what_the_run_set_under_it(tmp_path, monkeypatch, relative):
     from wavespace.analyze.notebook import overrides_for, recompose
 
     run = fake_run(tmp_path, "Autoencode", [
         "model=convnet1d", "data=solos", "features=mel", "debug=tiny",
-        "data.train.clips_per_class={training: 2, validation: 1, test: 1}", "hydra/launcher=basic"])
+        "data.train.clips_per_class={training: 2, validation: 1, test: 1}", "hydra/launcher=basic"], relative)
+    monkeypatch.chdir(NOTEBOOK_DIR)  # not where the run was trained
     assert overrides_for(run, "data=synth") == ["model=convnet1d", "features=mel", "debug=tiny", "data=synth"]
     cfg = recompose(run, "data=synth")
     assert cfg.data.train._target_ == "wavespace.data.SynthDataset"
@@ -208,12 +212,15 @@ def test_find_run_names_the_command_and_outside_ipython_exits_1(tmp_path, monkey
     monkeypatch.setenv("WAVESPACE_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.delenv("WAVESPACE_RUN", raising=False)
     assert find_run("Autoencode", "python -m wavespace.train model=unet") == run
-    for env, found in ((None, "No run (HarmonicSalience) with a checkpoint under"),
-                       (str(run), f"WAVESPACE_RUN={run} is a run of Autoencode")):
+    for env, data, found in (
+            (None, (), "No run (HarmonicSalience) with a checkpoint under"),
+            (None, ("SolosDataset",), "No run (Autoencode on SolosDataset) with a checkpoint under"),
+            (str(run), (), f"WAVESPACE_RUN={run} is a run of Autoencode, and this notebook shows HarmonicSalience runs")):
         if env:
             monkeypatch.setenv("WAVESPACE_RUN", env)
         with pytest.raises(SystemExit) as info:
-            find_run("HarmonicSalience", "python -m wavespace.train model=harmonic")
+            find_run("Autoencode" if data else "HarmonicSalience", "python -m wavespace.train model=harmonic",
+                     data=data)
         out = capsys.readouterr().out
         assert info.value.code == 1 and out.startswith(found) and "\n    python -m wavespace.train model=harmonic\n" in out
 

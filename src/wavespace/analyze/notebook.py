@@ -92,6 +92,12 @@ def task_of(cfg: dict[str, Any]) -> str:
     return str((cfg.get("model") or {}).get("_target_", "?")).rsplit(".", 1)[-1]
 
 
+def dataset_of(cfg: dict[str, Any]) -> str:
+    """The training dataset's class name (``SynthDataset``, ``SolosDataset``, ...)."""
+    train = (cfg.get("data") or {}).get("train") or {}
+    return str(train.get("_target_", "?") if isinstance(train, dict) else "?").rsplit(".", 1)[-1]
+
+
 def _has_checkpoint(run: Path) -> bool:
     # Not wavespace.loading.resolve_checkpoint: that module imports torch, and finding no run
     # should print its message at once, before a notebook's heavy imports.
@@ -110,6 +116,17 @@ def trained_from(cfg: dict[str, Any]) -> Path | None:
     return base
 
 
+def run_paths(cfg: dict[str, Any]) -> dict[str, str]:
+    """The run's data, cache and output folders, relative ones made absolute from where it trained."""
+    base, paths = trained_from(cfg), cfg.get("paths") or {}
+    out = {}
+    for key in ("data_dir", "cache_dir", "output_dir"):
+        if key in paths:
+            path = Path(str(paths[key])).expanduser()
+            out[key] = str(base / path if base is not None and not path.is_absolute() else path)
+    return out
+
+
 def _enter(run: Path) -> None:
     where = trained_from(run_config(run))
     if where is not None and where.is_dir() and where.resolve() != Path.cwd().resolve():
@@ -117,31 +134,35 @@ def _enter(run: Path) -> None:
         print(f"working directory: {where} (the run's relative paths start where it was trained)")
 
 
-def find_run(task: str, command: str, what: str = "run") -> Path | None:
-    """``$WAVESPACE_RUN``, else the newest run of ``task`` with a checkpoint under the outputs.
+def find_run(task: str, command: str, what: str = "run", data: tuple[str, ...] = ()) -> Path | None:
+    """``$WAVESPACE_RUN``, else the newest run of ``task`` (trained on one of the ``data``
+    dataset classes, if given) with a checkpoint under the outputs.
 
     None (after printing ``command`` and skipping the rest of the notebook) when there is none.
     """
     _skipping(False)
     outputs = output_dir()
     env = os.environ.get(RUN_ENV)
+    on = f" on {' or '.join(data)}" if data else ""
     if env:
         run = Path(env).expanduser().resolve()
-        found = task_of(run_config(run))
-        if run.exists() and found == task and _has_checkpoint(run):
+        cfg = run_config(run)
+        found, trained_on = task_of(cfg), dataset_of(cfg)
+        if run.exists() and found == task and (not data or trained_on in data) and _has_checkpoint(run):
             _enter(run)
             return run
         why = (f"{RUN_ENV}={env} does not exist" if not run.exists() else
                f"{RUN_ENV}={env} is a run of {found}, and this notebook shows {task} runs" if found != task
-               else f"{RUN_ENV}={env} has no checkpoint yet")
+               else f"{RUN_ENV}={env} was trained on {trained_on}, and this notebook needs a run{on}"
+               if data and trained_on not in data else f"{RUN_ENV}={env} has no checkpoint yet")
     else:
-        runs = [r for r in (outputs / "runs").glob("*")
-                if r.is_dir() and task_of(run_config(r)) == task and _has_checkpoint(r)]
+        runs = [r for r in (outputs / "runs").glob("*") if r.is_dir() and _has_checkpoint(r)
+                and task_of(cfg := run_config(r)) == task and (not data or dataset_of(cfg) in data)]
         if runs:
             run = max(runs, key=os.path.getmtime)
             _enter(run)
             return run
-        why = f"No {what} ({task}) with a checkpoint under {outputs / 'runs'}"
+        why = f"No {what} ({task}{on}) with a checkpoint under {outputs / 'runs'}"
     stop(f"{why}. Make one from the repository root, then run this notebook again:\n\n"
          f"    {command}\n\nor set {RUN_ENV} to a run directory or .ckpt file. The remaining cells are skipped.")
     return None
@@ -175,7 +196,7 @@ def job_overrides(run: str | Path) -> list[str]:
     (``result.json`` under ``<outputs>/hydra`` or ``<outputs>/multirun``; newest wins)."""
     cfg = run_config(run)
     run_dir = str(cfg.get("run_dir") or Path(run).resolve())
-    outputs = Path(str((cfg.get("paths") or {}).get("output_dir") or output_dir()))
+    outputs = Path(run_paths(cfg).get("output_dir") or output_dir())
     records = [*outputs.glob("hydra/*/*/result.json"), *outputs.glob("multirun/*/*/*/result.json")]
     for path in sorted(records, key=os.path.getmtime, reverse=True):
         try:
@@ -212,7 +233,8 @@ def overrides_for(run: str | Path, *overrides: str) -> list[str]:
 
 def recompose(run: str | Path, *overrides: str) -> Any:
     """The run's config composed again from ``conf/`` with Hydra's compose API, with
-    :func:`overrides_for` and the run's own data, cache and output folders. Returns a resolved
+    :func:`overrides_for` and the run's own data, cache and output folders (:func:`run_paths`),
+    wherever the notebook runs. Returns a resolved
     DictConfig without the ``hydra`` node."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -222,9 +244,8 @@ def recompose(run: str | Path, *overrides: str) -> Any:
     from wavespace.config import config_dir
 
     lines = overrides_for(run, *overrides)
-    paths = run_config(run).get("paths") or {}
-    lines += [f"paths.{k}={_quote(str(paths[k]))}" for k in ("data_dir", "cache_dir", "output_dir")
-              if k in paths and not any(line.startswith(f"paths.{k}=") for line in lines)]
+    lines += [f"paths.{k}={_quote(v)}" for k, v in run_paths(run_config(run)).items()
+              if not any(line.startswith(f"paths.{k}=") for line in lines)]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir(), version_base="1.3"):
         cfg = compose("train", overrides=lines, return_hydra_config=True)
