@@ -182,6 +182,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    # A run that had already finished trains no further step, so Lightning logs no validation:
+    # keep what it measured then (a sweep re-running a finished job still gets its value).
+    for key, value in _previous_metrics(run.run_dir).items():
+        metrics.setdefault(key, value)
     best = next((c.best_model_path for c in callbacks if isinstance(c, ModelCheckpoint) and c.best_model_path), "")
     if cfg.get("test", True):
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
@@ -200,6 +204,17 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     }
     write_json(run.run_dir / "metrics.json", summary)
     return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule, "run": run, "summary": summary}
+
+
+def _previous_metrics(run_dir: Path) -> dict[str, float]:
+    """The val/train metrics an earlier call of this run wrote to metrics.json (empty if none)."""
+    import json
+
+    try:
+        stored = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        return {}
+    return {k: float(v) for k, v in stored.items() if not k.startswith("test/")}
 
 
 def format_summary(summary: dict[str, Any], optimized_metric: str) -> str:
