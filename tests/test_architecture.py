@@ -20,7 +20,8 @@ LAYERS = {
 LAYER_OF = {part: layer for layer, parts in LAYERS.items() for part in parts}
 # Entry points and families that must not import each other even though they share a layer.
 FORBIDDEN = {("evaluate", "transcribe"), ("transcribe", "evaluate"), ("cloud", "hydra_plugins"),
-             ("train", "transcribe"), ("train", "evaluate")}
+             ("train", "transcribe"), ("train", "evaluate"), ("export", "transcribe"),
+             ("transcribe", "export"), ("evaluate", "export")}
 
 
 def _part(module: str) -> str:
