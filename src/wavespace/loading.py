@@ -70,7 +70,7 @@ def check_model(model: Any, ckpt: str) -> None:
     from wavespace.transcription.inference import TranscribeError
 
     if not hasattr(model, "decode_params") or not hasattr(model, "predict_audio"):
-        raise TranscribeError(f"{ckpt} holds a {type(model).__name__}, not a transcription model "
+        raise TranscribeError(f"{ckpt} holds a model of class {type(model).__name__}, not a transcription model "
                               f"(wavespace.tasks.SupervisedSalience with a 'frame' head).")
 
 
