@@ -14,9 +14,10 @@ from wavespace.errors import ConfigError
 
 LABELS = ("frame", "onset", "offset", "velocity", "salience")
 # The reference rounds every oscillator phase to float32 (up to 4e-3 rad on the highest partials
-# of the longest notes) and its float32 sines differ from torch's by an ulp: measured differences
-# are <= 5.5e-4 (max) and <= 5e-4 (RMS relative to the clip) on clips peaking at 0.3..0.95.
-MAX_ABS, REL_RMS = 2e-3, 1.5e-3
+# of the longest notes) and its float32 sines differ from torch's by an ulp: over 400 items of the
+# configurations below, differences measured <= 5.5e-4 (max) and <= 5e-4 (RMS relative to the
+# clip's) on clips peaking at 0.3..0.95; a release tail 10 % too fast measures 2e-2.
+MAX_ABS, REL_RMS = 1e-3, 1e-3
 
 
 def _assert_same_items(ref: dict[str, torch.Tensor], out: dict[str, torch.Tensor]) -> None:

@@ -3,8 +3,12 @@
 Each item is generated on the fly from ``(seed, index)`` alone, so the dataset is deterministic,
 infinite in principle, needs no disk, and is identical in every DataLoader worker and DDP rank.
 Notes get ADSR-like envelopes and random harmonic timbres (spectral slope, odd/even balance,
-slight inharmonicity, vibrato). Synthesis is vectorized per note over partials and samples in
-float32, which keeps generation far cheaper than a training step (see bench/train_throughput.py).
+slight inharmonicity, vibrato). An item's random numbers are drawn first (:func:`draw_item`,
+in the order the generator has always drawn them), then rendered: here by the numpy reference
+(:func:`render`, one note at a time, vectorized over partials and samples, in a DataLoader worker),
+or with ``data.generate_on=device`` for a whole batch on the training device
+(``wavespace.data.synth_batched``). Both are far cheaper than a training step on a CPU
+(``bench/synth_generator.py``).
 """
 
 from __future__ import annotations
