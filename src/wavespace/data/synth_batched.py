@@ -63,7 +63,8 @@ class PlanLayout(NamedTuple):
 
 def pad_draw(item: ItemDraw, max_notes: int, max_partials: int, n_samples: int) -> dict[str, np.ndarray]:
     """One item's draws as fixed-shape arrays: [max_notes] per note, [max_notes, max_partials] per
-    partial (amplitudes normalised to sum 1, zero for partials not kept), the noise [n_samples]."""
+    partial (amplitudes normalised to sum 1, zero for partials not kept), the noise [1 or 0, n_samples]
+    (clips without noise send none: it is as large as the audio)."""
     notes, n = item.notes, len(item.notes)
     out: dict[str, np.ndarray] = {k: np.zeros(max_notes) for k in NOTE_FLOATS}
     out.update({k: np.zeros(max_notes, np.int64) for k in NOTE_INTS})
@@ -83,7 +84,7 @@ def pad_draw(item: ItemDraw, max_notes: int, max_partials: int, n_samples: int) 
     out.update(stretch=stretch, phases=phases, amp=amp)
     out["noisy"] = np.bool_(item.noise is not None)
     out["snr_db"] = np.float64(item.snr_db or 0.0)
-    out["noise"] = np.zeros(n_samples, np.float32) if item.noise is None else item.noise.astype(np.float32)
+    out["noise"] = np.zeros((0, n_samples), np.float32) if item.noise is None else item.noise.astype(np.float32)[None]
     out["peak"] = np.float64(item.peak)
     return out
 
@@ -93,7 +94,9 @@ def collate_plans(items: list[dict[str, np.ndarray]], layout: PlanLayout) -> dic
     (steady ones first) is cut into the BLOCK-sample blocks of the output clip that it touches, so
     the device works on [blocks, BLOCK] tensors (no note padded to the longest one), adds each
     block into the clip with one index per block, and never asks the host for a shape."""
-    plan = {key: np.stack([it[key] for it in items]) for key in items[0]}
+    plan = {key: np.concatenate([it[key] for it in items]) if key == "noise" else np.stack([it[key] for it in items])
+            for key in items[0]}
+    plan["noise_rows"] = np.flatnonzero(plan["noisy"])
     n_notes = plan["n_total"].shape[1]
     n_total, depth = plan["n_total"].reshape(-1), plan["depth"].reshape(-1)
     partials = (plan["stretch"] > 0).sum(-1).reshape(-1)
@@ -260,8 +263,9 @@ def _audio(plan: dict[str, torch.Tensor], layout: PlanLayout) -> torch.Tensor:
         clip.index_add_(0, targets, tone.index_select(0, group))
     audio = clip.view(n_items, clip_blocks * BLOCK)[:, :n_samples]
     power = audio.square().mean(1).double() + 1e-12
-    sigma = torch.where(plan["noisy"], torch.sqrt(power / 10 ** (plan["snr_db"] / 10)), 0.0)
-    audio = audio + sigma.float()[:, None] * plan["noise"]
+    sigma = torch.sqrt(power / 10 ** (plan["snr_db"] / 10)).float()
+    rows = plan["noise_rows"]
+    audio = audio.index_add(0, rows, sigma.index_select(0, rows)[:, None] * plan["noise"])
     peak = audio.abs().amax(1).double() + 1e-9
     return audio * (plan["peak"] / peak).float()[:, None]
 
