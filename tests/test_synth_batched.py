@@ -104,3 +104,21 @@ def test_device_mode_needs_a_generated_dataset_and_a_known_value():
         AudioDataModule(train=torch.utils.data.TensorDataset(torch.zeros(4)), generate_on="device")
     with pytest.raises(ConfigError, match="data.generate_on='gpu': use 'workers'"):
         AudioDataModule(train=SynthDataset(length=4), generate_on="gpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_synthesis_is_the_cpu_synthesis_without_host_syncs():
+    from lightning.pytorch.utilities import move_data_to_device
+
+    ds = SynthDataset(length=64, seed=6, weak_fundamental=0.3)
+    plans = Plans(ds)
+    batch = plans.collate([plans[i] for i in range(16)])
+    cpu = synthesize(batch)
+    on_gpu = move_data_to_device(batch, torch.device("cuda"))
+    torch.cuda.set_sync_debug_mode("error")  # any wait for the host raises
+    try:
+        gpu = synthesize(on_gpu)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    _assert_same_items(cpu, {k: v.cpu() for k, v in gpu.items()})
+    _assert_same_items(collate([ds[i] for i in range(16)]), {k: v.cpu() for k, v in gpu.items()})
