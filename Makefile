@@ -128,6 +128,10 @@ test-data:  ## dataset, cache and prepare tests (fixture datasets written at tes
 bench-data:  ## cached memory-mapped crops vs decode + resample + extract per sample
 	OMP_NUM_THREADS=1 $(DATA_PYTHON) bench/feature_loading.py
 
+.PHONY: bench-synth
+bench-synth: install  ## synthetic generator alone, numpy per clip vs batched torch, against the default model's examples/s (ARGS="--device cuda --batch-size 64")
+	OMP_NUM_THREADS=1 $(PY) bench/synth_generator.py $(ARGS)
+
 heldout-soundfonts:  ## the two SoundFonts the transcription bench plays and training never hears
 	@if [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] && [ -f /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 ]; then \
 		echo "held-out SoundFonts already installed"; \

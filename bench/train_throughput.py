@@ -3,6 +3,7 @@ PyTorch loop, and the share of step time spent waiting for data.
 
     python bench/train_throughput.py [--steps 30] [--workers 1] [--batch-size 16]
     python bench/train_throughput.py --device cuda --precision bf16-mixed --workers 4 --batch-size 64
+    python bench/train_throughput.py --device cuda --batch-size 64 --generate-on device
 
 Both loops use the composed default config (synthetic data, CQT on the device, ConvSalienceNet),
 the same seed, the same DataLoader settings and the same optimizer; rounds alternate
@@ -17,11 +18,18 @@ plain round's warm-up (its workers would fill the prefetch queue meanwhile and t
 would read batches that cost no waiting). For the same reason keep ``--steps`` well above
 ``2 x --workers`` (the DataLoader's prefetch): otherwise the timed window is served from the
 queue filled during warm-up, not at the data pipeline's steady rate.
+
+``--generate-on device`` (``data.generate_on=device``): the workers only draw each clip's random
+numbers, and the batch is synthesised on the device in the datamodule's ``on_after_batch_transfer``
+(the plain loop calls the same hook). The data wait is then the time from the end of one step to
+the start of the next: fetching the draws, the copy to the device and the synthesis (for both
+loops; ``bench/synth_generator.py`` times the generator alone).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -73,10 +81,13 @@ class StepTimer(L.Callback):
 def warm_up(overrides, device, precision):
     """One forward/backward on the device (CUDA context, cuDNN/cuBLAS handles), not timed."""
     from wavespace.data.datamodule import collate
+    from wavespace.data.synth_batched import Plans
 
     _, dm, model = build(overrides)
     model.to(device).train()
-    batch = move_data_to_device(collate([dm.train_set[i] for i in range(2)]), device)
+    items = [dm.train_set[i] for i in range(2)]
+    batch = dm.train_set.collate(items) if isinstance(dm.train_set, Plans) else collate(items)
+    batch = dm.on_after_batch_transfer(move_data_to_device(batch, device), 0)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision.startswith("bf16")):
         out = model(model.inputs(batch))
         loss = torch.stack(list(model.losses(out, batch).values())).sum()
@@ -112,9 +123,9 @@ def run_plain(overrides, steps, warmup, clip, device, precision):
             sync(device)
             start, wait = time.perf_counter(), 0.0
         t0 = time.perf_counter()
-        batch = next(loader)
+        batch = dm.on_after_batch_transfer(move_data_to_device(next(loader), device), 0)
+        sync(device)
         wait += time.perf_counter() - t0
-        batch = move_data_to_device(batch, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(model.inputs(batch))
             loss = torch.stack(list(model.losses(out, batch).values())).sum()
@@ -136,12 +147,15 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (both loops run there)")
     ap.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed"])
+    ap.add_argument("--generate-on", default="workers", choices=["workers", "device"],
+                    help="data.generate_on: render clips in the workers, or synthesise batches on --device")
     args = ap.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA device is visible")
     overrides = [f"data.num_workers={args.workers}", f"data.batch_size={args.batch_size}",
-                 f"data.train.length={(args.steps + args.warmup + 1) * args.batch_size}"]
+                 f"data.train.length={(args.steps + args.warmup + 1) * args.batch_size}",
+                 f"data.generate_on={args.generate_on}"]
     if args.steps < 2 * args.workers:
         print(f"note: --steps {args.steps} < 2 x --workers: the timed steps may come from the "
               f"DataLoader's prefetch queue rather than the data pipeline's steady rate")
@@ -154,7 +168,8 @@ def main() -> None:
               f"{res['lightning'][-1][0]:.1f} ex/s", flush=True)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"\ntorch {torch.__version__}, device {where}, precision {args.precision}, "
-          f"threads {torch.get_num_threads()}, workers {args.workers}, batch {args.batch_size}, {args.steps} timed steps x {args.rounds} rounds ({Path(__file__).name})")
+          f"threads {torch.get_num_threads()}, workers {args.workers}, batch {args.batch_size}, generate_on {args.generate_on}, "
+          f"{args.steps} timed steps x {args.rounds} rounds, load average {os.getloadavg()[0]:.2f} ({Path(__file__).name})")
     print(f"{'loop':<10} {'examples/s':>11} {'data wait':>10}   per round (examples/s, wait)")
     for name, rows in res.items():
         eps = max(r[0] for r in rows)

@@ -1,22 +1,35 @@
 """Piano transcription quality on audio no model trained on, against Spotify's basic-pitch.
 
-Held-out piano MIDI (random piano MIDI with pedal from the rendered dataset's generator, with a
-seed no training split uses; plus, if music21 is importable by the comparison interpreter, a few
-Bach chorales from its corpus) is rendered with FluidSynth using SoundFonts the model never
-heard (training used FluidR3_GM). Both systems transcribe the same WAV files in the same run and
-are scored with the same mir_eval code (wavespace.metrics, per piece then averaged): frame F1
-(both note lists rendered to 100 Hz rolls), note-onset F1 (50 ms), note-with-offset F1, and the
-real-time factor (wall time / audio time, reading and resampling the file included, the fastest
-of --repeats runs per file, model already loaded and warmed up, one CPU thread each:
-torch.set_num_threads(1) here, onnxruntime sessions forced to one thread there). Each system
-chunks audio its own default way: ours as `wavespace.transcribe` does (20 s chunks with 2 s of
-context each side), basic-pitch in its ~2 s overlapping windows. Decision thresholds: ours as
-tuned on our validation split and stored in the checkpoint, basic-pitch's defaults.
+Two parts, same run, same files for both systems, reported separately:
+
+(a) generated pieces: random piano MIDI with pedal from the rendered dataset's generator, with a
+    seed no training split uses (the model has seen this generator, not these pieces);
+(b) real compositions: public-domain piano pieces, songs with piano, string quartets and chorales
+    from music21's corpus, merged into one piano track, a ``--seconds`` excerpt of each from its
+    first note (bench/real_music.py). No training preset uses them, and nothing here chooses a
+    hyperparameter or threshold.
+
+Both are rendered with FluidSynth using SoundFonts the model never heard (training used
+FluidR3_GM) and scored with the same mir_eval code (wavespace.transcription.metrics, per piece
+then averaged): frame F1 (both note lists rendered to 100 Hz rolls), note-onset F1 (50 ms),
+note-with-offset F1. Rows: per SoundFont, per category of part (b), and pooled.
+
+Speed, one CPU thread for each system (torch.set_num_threads(1) here, onnxruntime sessions forced
+to one thread there), as the real-time factor (wall time / audio time):
+* model time: reading and resampling the file included, the fastest of --repeats runs per file,
+  model already loaded and warmed up;
+* the whole command (``--command-rtf``): ``python -m wavespace.transcribe`` and basic-pitch's CLI
+  each run once over part (b)'s files of one SoundFont, start-up and model load included; and
+  each command's start-up + model load alone (one short file).
+Each system chunks audio its own default way: ours as `wavespace.transcribe` does (20 s chunks
+with 2 s of context each side), basic-pitch in its ~2 s overlapping windows. Decision thresholds:
+ours as tuned on our validation split and stored in the checkpoint, basic-pitch's defaults.
 
 basic-pitch 0.4.0 pins tensorflow<2.15.1 on Linux/Python 3.11, which must not enter the shared
 torch venv; it runs from its own venv (``--basic-pitch-python``, default .venv-basic-pitch/,
 built by ``make bench-transcription`` from bench/basic_pitch_requirements.txt plus
-``pip install --no-deps basic-pitch``), using the ONNX model its wheel ships.
+``pip install --no-deps basic-pitch``), using the ONNX model its wheel ships. That venv's music21
+also converts part (b)'s scores.
 
   make bench-transcription      # held-out SoundFonts, basic-pitch venv, 30-min training, this
   .venv/bin/python bench/transcription_quality.py [--ckpt RUN_DIR_OR_CKPT]
@@ -62,31 +75,8 @@ for wav in wavs:
     midi.write(str(out / (wav.stem + ".mid")))
 print(json.dumps(times))
 '''
-CHORALES_RUNNER = r'''
-import sys
-from pathlib import Path
-from music21 import corpus
-out = Path(sys.argv[1]); n = int(sys.argv[2])
-paths = sorted(corpus.getComposer("bach"))
-done = 0
-for p in paths:
-    if done >= n:
-        break
-    if "bwv" not in p.name or p.suffix not in (".mxl", ".xml", ".krn"):
-        continue
-    try:
-        s = corpus.parse(p)
-        if len(s.parts) != 4:
-            continue
-        s.write("midi", fp=str(out / f"chorale-{p.stem}.mid"))
-        done += 1
-    except Exception:
-        continue
-'''
-
-
-def held_out_midi(out: Path, n_random: int, seconds: float, seed: int, n_chorales: int, bp_python: str) -> list[Path]:
-    """Random piano MIDI from the training generator (unused seed), and optional chorales."""
+def generated_midi(out: Path, n_random: int, seconds: float, seed: int) -> list[Path]:
+    """Part (a): random piano MIDI from the training generator, with a seed training never uses."""
     from wavespace.data.midi import write_midi
     from wavespace.data.rendered import random_notes, random_pedal
 
@@ -98,16 +88,17 @@ def held_out_midi(out: Path, n_random: int, seconds: float, seed: int, n_chorale
         notes = random_notes(rng, seconds, 4.0, 4, tempo, (30, 120), (21, 108))
         pedal = random_pedal(rng, seconds, tempo, 0.3)
         paths.append(write_midi(notes, out / f"random-{i:02d}.mid", tempo_bpm=tempo, pedal=pedal, tail_seconds=0.5))
-    if n_chorales:
-        proc = subprocess.run([bp_python, "-c", CHORALES_RUNNER, str(out), str(n_chorales)],
-                              capture_output=True, text=True, timeout=600)
-        if proc.returncode:
-            print(f"(no chorales: music21 not usable: {proc.stderr.strip()[-200:]})")
-        from wavespace.data.midi import load_notes
-
-        for path in sorted(out.glob("chorale-*.mid")):  # one piano track (music21 writes voices)
-            paths.append(write_midi(load_notes(path, sustain=False), path, tail_seconds=0.5))
     return paths
+
+
+def real_midi(out: Path, seconds: float, music21_python: str) -> list[Path]:
+    """Part (b): excerpts of real compositions (bench/real_music.py)."""
+    from real_music import convert, excerpts
+
+    scores, failed = convert(music21_python, out / "scores")
+    for name, why in failed.items():
+        print(f"(skipped {name}: {why})")
+    return excerpts(scores, out / "real", seconds)
 
 
 def render_all(midis: list[Path], soundfonts: list[Path], out: Path, sample_rate: int = 44100) -> list[tuple[Path, Path, str]]:
@@ -162,9 +153,15 @@ def run_basic_pitch(bp_python: str, jobs: list[tuple[Path, Path, str]], out: Pat
     return times
 
 
+def part(midi: Path) -> str:
+    return "b" if midi.stem.startswith("real-") else "a"
+
+
 def score(jobs, midi_dir: Path, times: dict[str, float]) -> dict[str, dict]:
-    """Per-soundfont mean scores (and all pieces together) of the MIDI files in ``midi_dir``."""
+    """Mean scores of the MIDI files in ``midi_dir``, per part x SoundFont, per part (b) category,
+    and per part over everything (``a/all``, ``b/all``)."""
     import soundfile as sf
+    from real_music import category
 
     from wavespace.data.midi import load_notes
     from wavespace.transcription.metrics import mean_scores, transcription_scores
@@ -176,11 +173,62 @@ def score(jobs, midi_dir: Path, times: dict[str, float]) -> dict[str, dict]:
         ref = load_notes(midi, sustain=True)  # the labels' own rule: pedal extends offsets
         est = load_notes(midi_dir / font / f"{wav.stem}.mid", sustain=False, allow_empty=True)
         s = transcription_scores(ref, est)
-        for group in (font, "all"):
+        p = part(midi)
+        groups = [f"{p}/{font}", f"{p}/all"] + ([f"b/{category(midi)}"] if p == "b" else [])
+        for group in groups:
             rows.setdefault(group, []).append({k: s[k] for k in ("frame_f1", "note_f1", "note_offset_f1")})
             audio_s[group] = audio_s.get(group, 0.0) + sf.info(str(wav)).duration
             wall[group] = wall.get(group, 0.0) + times[f"{font}/{wav.stem}"]
     return {g: {**mean_scores(r), "rtf": wall[g] / audio_s[g], "pieces": len(r)} for g, r in rows.items()}
+
+
+BASIC_PITCH_CLI = r'''
+import sys
+import onnxruntime as ort
+_session = ort.InferenceSession
+def _one_thread(path, sess_options=None, *args, **kwargs):
+    opts = sess_options or ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    return _session(path, opts, *args, **kwargs)
+ort.InferenceSession = _one_thread
+from basic_pitch.predict import main
+sys.argv = ["basic-pitch", *sys.argv[1:]]
+main()
+'''
+
+
+def command_rtf(ckpt: str, bp_python: str | None, wavs: list[Path], out: Path) -> dict[str, dict]:
+    """Each system's whole command over ``wavs`` (start-up + model load included), one thread.
+
+    Also each command on the shortest file alone: close to start-up + model load.
+    """
+    import soundfile as sf
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    audio = sum(sf.info(str(w)).duration for w in wavs)
+    shortest = min(wavs, key=lambda w: sf.info(str(w)).duration)
+    commands = {"wavespace": lambda files, dst: [
+        sys.executable, "-m", "wavespace.transcribe", f"ckpt={ckpt}",
+        f"input={files[0] if len(files) == 1 else files[0].parent}", f"output={dst}", "progress=false"]}
+    if bp_python:
+        commands["basic-pitch"] = lambda files, dst: [bp_python, "-c", BASIC_PITCH_CLI, str(dst), *map(str, files)]
+    result = {}
+    for name, make in commands.items():
+        timings = {}
+        # The first run fills the OS file cache and Python's bytecode cache: not timed.
+        for label, files in (("warm-up", [shortest]), ("startup", [shortest]), ("all", wavs)):
+            dst = out / name / label
+            dst.mkdir(parents=True, exist_ok=True)
+            for old in dst.glob("*"):
+                old.unlink()
+            t0 = time.perf_counter()
+            proc = subprocess.run(make(files, dst), capture_output=True, text=True, env=env, timeout=7200)
+            timings[label] = time.perf_counter() - t0
+            if proc.returncode:
+                raise RuntimeError(f"{name} command failed: {proc.stderr[-2000:]}")
+        result[name] = {"command_rtf": timings["all"] / audio, "command_s": timings["all"],
+                        "one_file_s": timings["startup"], "audio_s": audio, "files": len(wavs)}
+    return result
 
 
 def newest_preset_run(preset: str = "rendered_transcriber") -> str:
@@ -192,46 +240,68 @@ def newest_preset_run(preset: str = "rendered_transcriber") -> str:
     return str(runs[-1].parent)
 
 
+def print_table(systems: dict[str, dict], prefix: str, title: str) -> None:
+    cols = ("frame_f1", "note_f1", "note_offset_f1", "rtf")
+    print(f"\n{title}\n{'system':<13}{'set':<30}" + "".join(f"{c:>16}" for c in cols))
+    for name, groups in systems.items():
+        for group, s in sorted(groups.items()):
+            if group.startswith(prefix):
+                label = f"{group[len(prefix):]} ({s['pieces']})"
+                print(f"{name:<13}{label:<30}" + "".join(f"{s[c]:16.4f}" for c in cols))
+    if "basic-pitch" in systems and prefix + "all" in systems["basic-pitch"]:
+        ours, theirs = systems["wavespace"][prefix + "all"], systems["basic-pitch"][prefix + "all"]
+        print("ratios wavespace / basic-pitch (all pieces): " + ", ".join(
+            f"{c} {ours[c] / theirs[c]:.2f}" if theirs[c] else f"{c} n/a" for c in cols)
+            + "   (rtf: lower is faster)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", help="checkpoint or run directory of the model to test (default: the "
-                    "newest finished outputs/runs/rendered_transcriber-* run)")
+                    "newest finished outputs/runs/<--preset>-* run)")
+    ap.add_argument("--preset", default="rendered_transcriber", help="preset whose newest run is tested")
     ap.add_argument("--basic-pitch-python", default=str(REPO / ".venv-basic-pitch" / "bin" / "python"),
                     help="interpreter of basic-pitch's own venv (make bench-transcription builds it)")
     ap.add_argument("--soundfonts", nargs="+", default=["/usr/share/sounds/sf2/TimGM6mb.sf2",
                                                          "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"])
-    ap.add_argument("--n-random", type=int, default=6)
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--n-chorales", type=int, default=4)
+    ap.add_argument("--n-random", type=int, default=6, help="part (a): generated pieces")
+    ap.add_argument("--seconds", type=float, default=25.0, help="length of every piece/excerpt")
+    ap.add_argument("--no-real", action="store_true", help="skip part (b) (real compositions)")
     ap.add_argument("--seed", type=int, default=4242)
     ap.add_argument("--work", default=str(REPO / "outputs" / "bench" / "transcription_quality"))
     ap.add_argument("--skip-basic-pitch", action="store_true")
+    ap.add_argument("--command-rtf", action="store_true",
+                    help="also time each system's whole command (start-up and model load included)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="time each file this many times and keep the fastest (both systems)")
     args = ap.parse_args()
-    args.ckpt = args.ckpt or newest_preset_run()
+    args.ckpt = args.ckpt or newest_preset_run(args.preset)
     print(f"model: {args.ckpt}")
 
     work = Path(args.work)
-    midis = held_out_midi(work / "midi", args.n_random, args.seconds, args.seed, args.n_chorales, args.basic_pitch_python)
+    midis = generated_midi(work / "midi" / "generated", args.n_random, args.seconds, args.seed)
+    if not args.no_real:
+        midis += real_midi(work / "midi", args.seconds, args.basic_pitch_python)
     jobs = render_all(midis, [Path(s) for s in args.soundfonts], work / "audio")
-    print(f"{len(midis)} held-out pieces x {len(args.soundfonts)} unseen SoundFonts = {len(jobs)} recordings")
+    n_b = sum(part(m) == "b" for m in midis)
+    print(f"{len(midis) - n_b} generated + {n_b} real pieces x {len(args.soundfonts)} unseen SoundFonts "
+          f"= {len(jobs)} recordings")
     systems = {"wavespace": score(jobs, work / "wavespace", run_ours(args.ckpt, jobs, work / "wavespace", args.repeats))}
-    if not args.skip_basic_pitch:
-        systems["basic-pitch"] = score(jobs, work / "basic_pitch", run_basic_pitch(args.basic_pitch_python, jobs, work / "basic_pitch", args.repeats))
-
-    cols = ("frame_f1", "note_f1", "note_offset_f1", "rtf")
-    print(f"\n{'system':<13}{'set':<26}" + "".join(f"{c:>16}" for c in cols))
-    for name, groups in systems.items():
-        for group, s in sorted(groups.items()):
-            label = f"{group} ({s['pieces']})"
-            print(f"{name:<13}{label:<26}" + "".join(f"{s[c]:16.4f}" for c in cols))
-    if "basic-pitch" in systems:
-        ours, theirs = systems["wavespace"]["all"], systems["basic-pitch"]["all"]
-        print("\nratios wavespace / basic-pitch (all pieces): " + ", ".join(
-            f"{c} {ours[c] / theirs[c]:.2f}" if theirs[c] else f"{c} n/a" for c in cols)
-            + "   (rtf: lower is faster)")
-    result = {"checkpoint": args.ckpt, "soundfonts": args.soundfonts, "pieces": [str(m) for m in midis], "systems": systems}
+    bp = None if args.skip_basic_pitch else args.basic_pitch_python
+    if bp:
+        systems["basic-pitch"] = score(jobs, work / "basic_pitch", run_basic_pitch(bp, jobs, work / "basic_pitch", args.repeats))
+    print_table(systems, "a/", "(a) generated pieces (the training generator's kind, unseen seed)")
+    print_table(systems, "b/", "(b) real compositions (music21 corpus excerpts; categories pool both SoundFonts)")
+    result = {"checkpoint": args.ckpt, "soundfonts": args.soundfonts, "pieces": [str(m) for m in midis],
+              "seconds": args.seconds, "systems": systems}
+    if args.command_rtf and n_b:
+        font = Path(args.soundfonts[0]).stem
+        wavs = [w for m, w, f in jobs if f == font and part(m) == "b"]
+        result["command"] = command_rtf(args.ckpt, bp, wavs, work / "command")
+        print(f"\nwhole command, one thread, {len(wavs)} files of part (b) ({font}):")
+        for name, r in result["command"].items():
+            print(f"{name:<13} rtf {r['command_rtf']:.4f}   all files {r['command_s']:.1f} s   "
+                  f"one short file (start-up + model load + ~{args.seconds:.0f} s of audio) {r['one_file_s']:.2f} s")
     (work / "results.json").write_text(json.dumps(result, indent=2))
     print(f"written to {work / 'results.json'}")
 

@@ -137,3 +137,17 @@ def _config_of(result: dict) -> dict:
     import yaml
 
     return {"config": yaml.safe_load((Path(result["run_dir"]) / "config.yaml").read_text())}
+
+
+def test_rerunning_a_finished_run_returns_its_validation_metrics(tmp_path, compose_cfg):
+    """A sweep that re-runs a finished job (same config, same run) must still get its value."""
+    from wavespace.train import train
+
+    first, done = train(compose_cfg(*TINY))
+    again, objects = train(compose_cfg(*TINY))
+    assert objects["run"].run_dir == done["run"].run_dir  # the same run, finished: no new step
+    assert objects["summary"]["global_step"] == done["summary"]["global_step"]
+    metric = objects["model"].metric
+    assert metric in first and again[metric] == first[metric]
+    stored = json.loads((objects["run"].run_dir / "metrics.json").read_text())["metrics"]
+    assert stored[metric] == first[metric]

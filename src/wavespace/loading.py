@@ -39,15 +39,13 @@ def build_model(cfg: Any, restoring: bool = False) -> Any:
     from a checkpoint (:meth:`wavespace.features.base.Frontend.restore_config`: EnCodec then
     skips its download, the checkpoint holds the weights).
     """
-    from hydra.utils import get_class, instantiate
+    from hydra.utils import instantiate
     from omegaconf import DictConfig, OmegaConf
 
+    from wavespace.features.base import build_frontend
+
     cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
-    features_cfg = cfg.features
-    if restoring:
-        features_cfg = get_class(features_cfg._target_).restore_config(features_cfg.copy())
-    features = instantiate(features_cfg)
-    return instantiate(cfg.model, features=features)
+    return instantiate(cfg.model, features=build_frontend(cfg.features, restoring))
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
@@ -72,18 +70,27 @@ def check_model(model: Any, ckpt: str) -> None:
     from wavespace.transcription.inference import TranscribeError
 
     if not hasattr(model, "decode_params") or not hasattr(model, "predict_audio"):
-        raise TranscribeError(f"{ckpt} holds a {type(model).__name__}, not a transcription model "
+        raise TranscribeError(f"{ckpt} holds a model of class {type(model).__name__}, not a transcription model "
                               f"(wavespace.tasks.SupervisedSalience with a 'frame' head).")
 
 
 def load_transcriber(ckpt: str | None, device: str = "cpu") -> Any:
-    """``wavespace.load`` with errors a user can act on, ready for inference only."""
+    """``wavespace.load`` with errors a user can act on, ready for inference only.
+
+    An exported model (``.onnx``/``.pt`` from ``python -m wavespace.export``, with its sidecar)
+    loads as an :class:`~wavespace.transcription.exported.ExportedTranscriber`, which inference
+    uses the same way.
+    """
     from wavespace.models.inference import fold_batchnorm
+    from wavespace.transcription.exported import ExportedTranscriber, is_exported
     from wavespace.transcription.inference import TranscribeError
 
     if not ckpt:
         raise TranscribeError("No checkpoint given. Pass ckpt=PATH, a .ckpt file or a run directory "
-                              "written by `python -m wavespace.train`.")
+                              "written by `python -m wavespace.train`, or a model written by "
+                              "`python -m wavespace.export`.")
+    if is_exported(ckpt):
+        return ExportedTranscriber(ckpt, device)
     try:
         model = load(ckpt, map_location=device)
     except (FileNotFoundError, ValueError) as exc:

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
+log = logging.getLogger(__name__)
+
+
+def wandb_logged_in() -> bool:
+    """Whether W&B credentials exist, without contacting W&B: ``WANDB_API_KEY``, an identity token
+    file, the ``.netrc`` entry ``wandb login`` writes, or an ``api_key`` in W&B's settings files.
+
+    The stored key is read by wandb's own reader (for the host ``wandb login --host`` chose) and
+    only its presence leaves this function: it is never returned, stored or logged. A netrc W&B
+    cannot read counts as no login (offline, and the run goes on).
+    """
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    try:
+        import wandb
+        from wandb.sdk import wandb_setup
+    except ImportError:
+        return False
+    try:
+        try:
+            from wandb.sdk.lib import wbauth  # wandb >= 0.23
+        except ImportError:  # older clients: their (since deprecated) lookup of the same sources
+            return bool(wandb.api.api_key)
+        settings = wandb_setup.singleton().settings
+        return bool(wbauth.read_netrc_auth(host=settings.base_url) or settings.api_key)
+    except Exception as exc:  # a malformed netrc or settings file: offline, never a failed run
+        log.warning("could not read W&B credentials (%s); W&B runs offline", type(exc).__name__)
+        return False
+
 
 def wandb_mode(requested: str | None = None) -> str:
-    """``WANDB_MODE`` wins, then an explicit config value, then online iff WANDB_API_KEY is set.
+    """``WANDB_MODE`` wins, then an explicit config value, then online iff W&B credentials exist
+    (``WANDB_API_KEY`` or a ``wandb login``: :func:`wandb_logged_in`).
 
     Deciding here (and passing ``mode=``) avoids WandbLogger(offline=True), which sets
     WANDB_MODE=dryrun for the rest of the process and leaks into later multirun jobs.
@@ -17,7 +48,7 @@ def wandb_mode(requested: str | None = None) -> str:
         return {"dryrun": "offline", "run": "online"}.get(env, env)
     if requested:
         return requested
-    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    return "online" if wandb_logged_in() else "offline"
 
 
 def wandb_logger(

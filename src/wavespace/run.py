@@ -126,7 +126,7 @@ class SweepReport(HydraCallback):
     """Hydra callback: at the end of a multirun, a table of every job; exit status 1 if any failed.
 
     A failed training job does not stop the sweep (it writes ``result.json`` with status FAILED
-    and the reason, and returns NaN to the sweeper: ``wavespace.train.main``), so this is where
+    and the reason, and returns None to the sweeper: ``wavespace.train.main``), so this is where
     the sweep as a whole reports failure. Registered in ``conf/hydra/default.yaml``.
     """
 

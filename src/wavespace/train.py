@@ -2,7 +2,8 @@
 
 ``train(cfg)`` does the work and can be called from notebooks and tests with a composed
 config; ``main`` is the thin Hydra wrapper that turns errors into one readable paragraph,
-records the job's result for sweeps, and returns the sweep metric to Hydra sweepers.
+records the job's result for sweeps, and returns the sweep metric to Hydra sweepers (None for a
+failed job or a missing/non-finite metric: a failed trial for Optuna).
 
 In a sweep (``--multirun``) a failed job does not end the sweep: its ``result.json`` says why,
 the other jobs run, and the sweep exits non-zero at the end with a table of every job
@@ -25,8 +26,11 @@ from omegaconf import DictConfig
 
 from wavespace.config import config_dir
 from wavespace.errors import ConfigError, find_wavespace_error, reported_errors
+from wavespace.tuning import find_lr, metric_and_mode, register_resolvers
 
 log = logging.getLogger("wavespace.train")
+# ${ws.sweep_direction:...} in conf/hparams_search/: resolved when Hydra builds the sweeper.
+register_resolvers()
 
 
 def instantiate_collection(node: DictConfig | None) -> list[Any]:
@@ -86,23 +90,31 @@ def resolve_metric(cfg: DictConfig) -> tuple[str, str]:
     """Fill ``optimized_metric`` / ``optimized_mode`` left null with what the task declares.
 
     Each task logs its own metrics (an autoencoder has no frame F1), so the metric that picks the
-    best checkpoint and that sweeps optimize is the task's unless the user names another.
+    best checkpoint and that sweeps optimize is the task's unless the user names another
+    (``wavespace.tuning.metric_and_mode``; Optuna's direction follows the same rule).
     """
-    from hydra.utils import get_class
     from omegaconf import open_dict
 
-    task = get_class(cfg.model._target_)
-    metric = cfg.get("optimized_metric") or getattr(task, "metric", "val/loss")
-    mode = cfg.get("optimized_mode") or (getattr(task, "metric_mode", "min") if metric == getattr(task, "metric", None) else None)
-    if mode is None:
-        mode = "max" if any(k in metric for k in ("f1", "acc", "precision", "recall")) else "min"
-    if mode not in ("min", "max"):
-        from wavespace.errors import ConfigError
-
-        raise ConfigError(f"optimized_mode must be 'min' or 'max', not '{mode}'.")
+    metric, mode = metric_and_mode(cfg.model._target_, cfg.get("optimized_metric"), cfg.get("optimized_mode"))
     with open_dict(cfg):
         cfg.optimized_metric, cfg.optimized_mode = metric, mode
     return metric, mode
+
+
+def _check_search_is_a_multirun() -> None:
+    """``hparams_search=...`` without ``-m`` would train once with the default values and look
+    like a search: say so instead."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return
+    search = hydra_cfg.runtime.choices.get("hparams_search")
+    if search and hydra_cfg.mode != RunMode.MULTIRUN:
+        raise ConfigError(f"hparams_search={search} configures a sweeper, which only runs in a multirun: add "
+                          f"-m (python -m wavespace.train -m hparams_search={search} ...).")
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -110,6 +122,7 @@ def check_config(cfg: DictConfig) -> None:
     directory is written (each a one-paragraph ConfigError)."""
     from wavespace.tasks.schedules import unbounded_schedule_error
 
+    _check_search_is_a_multirun()
     for key in ("batch_size", "eval_batch_size"):
         value = (cfg.get("data") or {}).get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -179,9 +192,19 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     started = time.time()
     metrics: dict[str, float] = {}
+    lr_record = None
     if cfg.get("train", True):
+        def tuning_trainer() -> Any:  # the lr finder's own: the run's trainer starts its fit untouched
+            return instantiate(cfg.trainer, callbacks=[], logger=False, enable_checkpointing=False)
+
+        lr_record = find_lr(cfg.get("tuner"), tuning_trainer, model, datamodule, run.run_dir,
+                            resuming=bool(ckpt_path), loggers=loggers)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    # A run that had already finished trains no further step, so Lightning logs no validation:
+    # keep what it measured then (a sweep re-running a finished job still gets its value).
+    for key, value in _previous_metrics(run.run_dir).items():
+        metrics.setdefault(key, value)
     best = next((c.best_model_path for c in callbacks if isinstance(c, ModelCheckpoint) and c.best_model_path), "")
     if cfg.get("test", True):
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
@@ -198,8 +221,21 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "global_step": steps,
         "seconds": round(time.time() - started, 2),
     }
+    if lr_record is not None:
+        summary["lr_find"] = lr_record
     write_json(run.run_dir / "metrics.json", summary)
     return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule, "run": run, "summary": summary}
+
+
+def _previous_metrics(run_dir: Path) -> dict[str, float]:
+    """The val/train metrics an earlier call of this run wrote to metrics.json (empty if none)."""
+    import json
+
+    try:
+        stored = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        return {}
+    return {k: float(v) for k, v in stored.items() if not k.startswith("test/")}
 
 
 def format_summary(summary: dict[str, Any], optimized_metric: str) -> str:
@@ -273,18 +309,20 @@ def main(cfg: DictConfig) -> float | None:
             with reported_errors():  # one paragraph and exit status 1, or the bug's traceback
                 raise
         # A sweep goes on. Hydra's sweepers stop at the first job that raises (and SystemExit
-        # would skip even the jobs of the same batch), so the job returns NaN, what sweepers
-        # record as a failed trial; result.json says FAILED and SweepReport fails the sweep.
+        # would skip even the jobs of the same batch), so the job returns None, which Optuna's
+        # sweeper records as a failed trial (NaN would crash it: hydra-optuna-sweeper 1.3 then
+        # tells the failed trial a value); result.json says FAILED and SweepReport fails the sweep.
         if err is not None:
             print(f"\nwavespace: error: {err}\n(this sweep job failed; the sweep goes on)\n", file=sys.stderr)
         else:
             log.exception("This sweep job failed with an unexpected error; the sweep goes on")
-        return math.nan
+        return None
     result.update(objects["summary"], status="COMPLETED", optimized_metric=cfg.get("optimized_metric"))
     _record_result(cfg, result, 0)
     print(format_summary(objects["summary"], cfg.optimized_metric))
     value = metrics.get(cfg.optimized_metric)
-    return None if value is None else float(value)
+    # A missing or non-finite metric is no result for a sweeper: None (a failed trial), not NaN.
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ field, CQT kernels included, fits in the context). Unreadable files are reported
 
 Decision thresholds default to the ones tuned on the validation split and stored in the
 checkpoint; ``frame_threshold=``, ``onset_threshold=``, ``min_duration=`` override them.
+
+``ckpt=`` also takes a model written by ``python -m wavespace.export`` (``model.onnx`` or
+``model.pt`` with its JSON sidecar): ONNX Runtime or TorchScript then runs the net, and the
+chunking, decoding and MIDI writing are the same as for the checkpoint.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def test_analyze_latents_writes_the_figure_the_table_and_the_json(runs, tmp_path
 
 
 @pytest.mark.parametrize(("which", "args", "message"), [
-    ("cnn", [], "analyze latents: /RUN holds a SupervisedSalience checkpoint, not an autoencoder"),
+    ("cnn", [], "analyze latents: /RUN holds a checkpoint of SupervisedSalience, not an autoencoder"),
     ("synth", [], "analyze latents: the run's data (SynthDataset) has no instrument labels"),
     ("medley", ["layer=3"], "analyze latents: unknown option 'layer=3'"),
     ("medley", ["split=dev"], "analyze latents: split must be train, validation or test"),

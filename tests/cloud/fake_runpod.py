@@ -12,6 +12,9 @@ Faults, set as attributes before or during a test:
 - ``create_then_500``: the next N creates create the pod, then answer HTTP 500;
 - ``crash_after``: job number -> seconds after which the pod's container dies (SIGKILL of
   its whole process tree, pod left EXITED and billing, as when a container crashes);
+- ``crash_when``: job number -> a glob; the pod's container dies as above once a file matches
+  (e.g. the run's ``last.ckpt`` on the volume: a crash mid-run, after a checkpoint);
+- ``crash_pods``: job number -> how many of its pods the two crash faults hit (default: all);
 - ``stall``: job numbers whose container hangs (never runs the entrypoint).
 
 Nothing it receives is written to disk: pod env values (keys included) stay in memory.
@@ -20,6 +23,7 @@ Nothing it receives is written to disk: pod env values (keys included) stay in m
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -115,6 +119,8 @@ class FakeRunpod:
         self.http_500_creates = 0
         self.create_then_500 = 0
         self.crash_after: dict[int, float] = {}
+        self.crash_when: dict[int, str] = {}
+        self.crash_pods: dict[int, int] = {}
         self.stall: set[int] = set()
         self.create_log: list[tuple[str, str]] = []
         self.requests = 0
@@ -170,6 +176,20 @@ class FakeRunpod:
                 for pod in self.pods.values():
                     if pod.proc is not None and pod.proc.poll() is None:
                         _tree(pod)
+                        pattern = self.crash_when.get(pod.job_num)  # type: ignore[arg-type]
+                        if pattern and self._crashes(pod) and glob.glob(pattern):
+                            self._crash(pod)
+
+    def _crashes(self, pod: FakePod) -> bool:
+        """Whether the crash faults hit this pod (``crash_pods`` counts a job's pods in order)."""
+        limit = self.crash_pods.get(pod.job_num)  # type: ignore[arg-type]
+        order = [p for p in self.pods.values() if p.job_num == pod.job_num].index(pod)
+        return limit is None or order < limit
+
+    def _crash(self, pod: FakePod) -> None:
+        if pod.terminated_at is None and not pod.crashed:
+            pod.crashed = True
+            self._kill_tree(pod, grace_s=0.0)
 
     # ------------------------------------------------------------ assertions
     def live_pods(self) -> list[FakePod]:
@@ -281,12 +301,8 @@ class FakeRunpod:
         with open(pod.log_path, "wb") as log_file:
             pod.proc = subprocess.Popen(cmd, env=env, cwd=pod_dir, stdout=log_file,
                                         stderr=subprocess.STDOUT, start_new_session=True)
-        if pod.job_num in self.crash_after:
-            def crash() -> None:
-                if pod.terminated_at is None:
-                    pod.crashed = True
-                    self._kill_tree(pod, grace_s=0.0)
-            threading.Timer(self.crash_after[pod.job_num], crash).start()
+        if pod.job_num in self.crash_after and self._crashes(pod):
+            threading.Timer(self.crash_after[pod.job_num], self._crash, args=(pod,)).start()
 
     def _terminate(self, pod_id: str, pod_scope: FakePod | None) -> tuple[int, Any]:
         pod = self.pods.get(pod_id)

@@ -218,3 +218,18 @@ def test_cleanup_terminates_pods_it_has_no_id_for(fake, monkeypatch, secret_valu
     assert [p.id for p in fake.pods.values() if p.terminated_at is None] == [other.id]
     client.terminate(other.id)
     assert fake.wait_all_gone() == []
+
+
+def test_search_presets_stay_on_the_launching_side(compose_cfg):
+    """An Optuna search through Runpod: pods get the trial's values, not ``hparams_search=...``
+    (a pod runs one job; the preset configures the sweeper, which runs here)."""
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.wavespace_runpod_launcher.config import RunpodLauncherConf
+    from hydra_plugins.wavespace_runpod_launcher.launcher import RunpodLauncher
+
+    launcher = RunpodLauncher(**OmegaConf.to_container(OmegaConf.structured(RunpodLauncherConf)))
+    launcher.sweep_id = "s"
+    overrides = ["model.optimizer.lr=0.01", "hparams_search=optuna", "hydra/launcher=runpod", "debug=tiny"]
+    payload = launcher._payload(compose_cfg("hparams_search=optuna"), overrides, 0)
+    assert payload.overrides == ["model.optimizer.lr=0.01", "debug=tiny"]

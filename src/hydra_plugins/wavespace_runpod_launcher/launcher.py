@@ -101,7 +101,10 @@ class RunpodLauncher(Launcher):
         payload = JobPayload(
             sweep_id=str(self.sweep_id), job_num=idx, module=str(self.params.module),
             config_name=sweep_config.hydra.job.config_name,
-            overrides=[o for o in filter_overrides(list(overrides)) if not o.startswith("hydra/")],
+            # hydra/... and hparams_search=... configure the launching side only (a pod runs
+            # one job: given the search preset it would refuse to run without -m).
+            overrides=[o for o in filter_overrides(list(overrides))
+                       if not o.startswith(("hydra/", "hparams_search="))],
             results_dir=str(self.params.pod_results_dir),
             max_runtime_s=float(self.params.max_runtime_s),
         )
@@ -208,7 +211,7 @@ class RunpodLauncher(Launcher):
             ret.return_value = job.result.metric if job.result else None
         else:
             # As a failed local job does (wavespace.train.main): result.json says FAILED and why,
-            # the sweeper gets NaN and goes on, and wavespace.run.SweepReport fails the sweep.
+            # the sweeper gets None (a failed trial) and goes on, and SweepReport fails the sweep.
             from wavespace.files import write_json
 
             reason = f"job {job.payload.job_id} on pod {job.pod_id}: {job.reason or job.state}"
@@ -216,5 +219,5 @@ class RunpodLauncher(Launcher):
             if result.get("status") != "FAILED":
                 result.update(status="FAILED", error=reason, overrides=list(job.payload.overrides))
             write_json(Path(job.local_dir) / "result.json", result)
-            ret.status, ret.return_value = JobStatus.COMPLETED, float("nan")
+            ret.status, ret.return_value = JobStatus.COMPLETED, None
         return ret

@@ -8,7 +8,8 @@ SOURCE is a local multirun (or runs) directory, or a W&B sweep or group
 ``collect`` (runs -> records), ``fit`` (least-squares families with confidence bands and the
 fitted optimum), ``plot`` (one panel per hyperparameter), ``latents`` (encode a labelled split,
 PCA figure, probe with controls) and ``probe`` (the linear probe and silhouette), ``__main__``
-(the CLI).
+(the CLI), ``notebook`` (what the notebooks under notebooks/ share: find a run or say which
+command makes one, re-compose a run's config).
 """
 
 from wavespace.analyze.collect import RunRecord, collect, lookup

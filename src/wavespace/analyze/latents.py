@@ -77,7 +77,7 @@ def load_autoencoder(path: str) -> Any:
                                   f"Give a run directory or a .ckpt file written by wavespace.train.") from None
     if not isinstance(model, Autoencode):
         raise LatentAnalysisError(
-            f"analyze latents: {path} holds a {type(model).__name__} checkpoint, not an autoencoder: "
+            f"analyze latents: {path} holds a checkpoint of {type(model).__name__}, not an autoencoder: "
             f"the latent analysis encodes clips with an autoencoder's bottleneck. Train one with "
             f"`python -m wavespace.train model=unet data=medley` (or model=convnet2d / convnet1d, "
             f"data=solos without a download) and pass its run directory.")

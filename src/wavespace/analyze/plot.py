@@ -26,15 +26,14 @@ class Panel:
 
 
 def draw(panels: list[Panel], path: str | Path, title: str = "") -> Path:
-    """Write all panels side by side to a PNG (Agg backend: no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Write all panels side by side to a PNG. A bare Figure (no pyplot): no display needed, and
+    the caller's backend (a notebook's inline plots) is left as it was."""
+    from matplotlib.figure import Figure
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.8), squeeze=False)
+    fig = Figure(figsize=(4.8 * len(panels), 3.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
         ax.scatter(panel.x, panel.y, s=18, color="0.3", zorder=3, label="runs")
         log_x = panel.fit.log_x if panel.fit else bool(np.all(panel.x > 0))
@@ -62,5 +61,4 @@ def draw(panels: list[Panel], path: str | Path, title: str = "") -> Path:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

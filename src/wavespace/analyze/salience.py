@@ -80,7 +80,7 @@ def load_task(source: str, device: str) -> Any:
         raise SalienceAnalysisError(f"cannot load {source}: {exc}") from None
     if not isinstance(task, HarmonicSalience):
         raise SalienceAnalysisError(
-            f"{source} holds a {type(task).__name__} model; the salience analysis reads harmonic "
+            f"{source} holds a model of class {type(task).__name__}; the salience analysis reads harmonic "
             f"salience models (trained with model=harmonic)")
     return task
 

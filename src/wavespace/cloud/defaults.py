@@ -53,6 +53,10 @@ class Limits:
     capacity_wait_s: float = 600
     #: How long to wait for a result after the pod is gone before calling the job failed.
     result_grace_s: float = 60
+    #: New pods for a job whose pod died without a result (crash, host failure, eviction). The
+    #: new pod runs the same job with the same overrides, hence the same run directory on the
+    #: volume, and training resumes from its checkpoints/last.ckpt. 0: the job fails at once.
+    retries: int = 0
     #: Retries of a transient create error (HTTP 5xx, network), with exponential backoff.
     create_retries: int = 3
     retry_backoff_s: float = 2.0

@@ -8,7 +8,8 @@ Cost safety, in the order things can go wrong:
 - a pod's own entrypoint terminates the pod when its job ends and kills the job at its
   maximum runtime (see ``entrypoint``);
 - the orchestrator terminates a pod as soon as its job's result is in, when the pod exited
-  without a result, and when it is past ``startup_grace_s + max_runtime_s`` since creation;
+  without a result (then starts a new pod for the job while ``retries`` last: the job resumes
+  from its last checkpoint), and when it is past ``startup_grace_s + max_runtime_s``;
 - on Ctrl-C, SIGTERM or any error, ``run`` terminates every pod it started before returning
   (Ctrl-C is ignored while it does so) and says which pods it could not terminate;
 - fire-and-forget mode leaves pods running by design; they still terminate themselves.
@@ -62,6 +63,9 @@ class Job:
     result: JobResult | None = None
     reason: str | None = None
     events: list[str] = field(default_factory=list)
+    #: Pods of earlier attempts (each died without a result; see ``Limits.retries``), their cost.
+    previous_pods: list[str] = field(default_factory=list)
+    earlier_cost: float = 0.0
 
     @property
     def done(self) -> bool:
@@ -73,10 +77,10 @@ class Job:
         return (self.ended_at or now) - self.created_at
 
     def cost(self, now: float) -> float | None:
-        """Cost so far: hourly price times wall time since creation (an upper estimate)."""
+        """Cost so far of all the job's pods: hourly price x wall time since creation (an upper estimate)."""
         if self.cost_per_hr is None:
-            return None
-        return self.cost_per_hr * self.elapsed(now) / 3600.0
+            return self.earlier_cost or None
+        return self.earlier_cost + self.cost_per_hr * self.elapsed(now) / 3600.0
 
 
 class LauncherInterrupted(KeyboardInterrupt):
@@ -138,6 +142,7 @@ class Orchestrator:
         #: it has no id for (a create interrupted mid-request may still have made one).
         self.name_prefix = name_prefix
         self.jobs: list[Job] = []
+        self._pending: deque[Job] = deque()
         self._last_table_key: Any = None
 
     # ----------------------------------------------------------------- main loop
@@ -151,7 +156,7 @@ class Orchestrator:
                 f"max_concurrent={self.limits.max_concurrent}: raise it or use wait=true"
             )
         self.jobs = jobs
-        pending: deque[Job] = deque(jobs)
+        pending = self._pending = deque(jobs)
         clean_exit = False
         with self._sigterm_as_interrupt():
             try:
@@ -236,11 +241,28 @@ class Orchestrator:
         if pod is None or job.pod_state in _ENDED_STATES:
             job.gone_at = job.gone_at or now
             if now - job.gone_at >= self.limits.result_grace_s:
-                self._finish(job, "FAILED", f"pod ended ({job.pod_state}) without a result")
+                self._pod_died(job, f"pod ended ({job.pod_state}) without a result")
             return
         deadline = job.created_at + self.limits.startup_grace_s + self.limits.max_runtime_s
         if now > deadline:
             self._finish(job, "FAILED", f"past deadline ({now - job.created_at:.0f}s): terminated")
+
+    def _pod_died(self, job: Job, why: str) -> None:
+        """Run the job again on a new pod while ``retries`` last (same payload, hence the same
+        run directory on the volume: training resumes from its last.ckpt), else fail it."""
+        retries, attempt = int(self.limits.retries), len(job.previous_pods) + 1
+        if attempt > retries:
+            self._finish(job, "FAILED", why + (f"; {attempt} pods died, retries={retries} exhausted"
+                                               if retries else ""))
+            return
+        self._terminate(job)  # a crashed container may leave its pod billing
+        self.echo(f"job {job.payload.job_num}: {why}; retry {attempt}/{retries} on a new pod")
+        self._event(job, f"{why}: retry {attempt}/{retries} on a new pod")
+        job.earlier_cost += job.cost(self.clock()) or 0.0
+        job.previous_pods.append(str(job.pod_id))
+        job.state, job.pod_id, job.pod_state, job.pod_terminated = "QUEUED", None, None, False
+        job.created_at = job.gone_at = job.first_try_at = job.cost_per_hr = None
+        self._pending.appendleft(job)
 
     def _finish(self, job: Job, status: str, reason: str | None) -> None:
         """Record a job's end and make sure its pod is gone."""
@@ -335,6 +357,7 @@ class Orchestrator:
             "elapsed_s": round(job.elapsed(self.clock()), 1),
             "cost_per_hr": job.cost_per_hr, "cost_estimate": job.cost(self.clock()),
             "pod_job_dir": job.payload.job_dir(), "events": job.events,
+            "previous_pods": job.previous_pods,
         }
         write_json(job.local_dir / "pod.json", record)
         if job.result is not None and job.result.result is not None:

@@ -16,7 +16,23 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from wavespace.data.sampling import EpochSampler, SeededItems
+from wavespace.data.synth_batched import Plans, is_plan, synthesize
 from wavespace.errors import ConfigError
+
+GENERATE_ON = ("workers", "device")
+
+
+def _on_device(dataset: Dataset) -> Plans:
+    if not callable(getattr(dataset, "plan", None)):
+        raise ConfigError(
+            f"data.generate_on=device synthesises batches from drawn parameters, which "
+            f"{type(dataset).__name__} does not have (it is read, not generated). Use "
+            f"data.generate_on=workers, or a generated dataset (data=synth).")
+    return Plans(dataset)  # type: ignore[arg-type]
+
+
+def _collate_of(dataset: Dataset) -> Any:
+    return dataset.collate if isinstance(dataset, Plans) else collate
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -39,6 +55,12 @@ class AudioDataModule(L.LightningDataModule):
     ``seed`` fixes the training order and random crops; None takes the seed of the global
     generator (``torch.initial_seed()``, i.e. ``seed=`` of a training run, which seeds everything
     before the data is built).
+
+    ``generate_on="device"`` (generated datasets only: ``data=synth``): the DataLoader yields each
+    item's random draws, and the batch's audio and labels are synthesised on the training device
+    in ``on_after_batch_transfer`` (``wavespace.data.synth_batched``), so that a GPU is not left
+    waiting for CPU workers. ``workers`` renders every item with the numpy reference in the
+    DataLoader. Both give the same labels and the same audio to ~1e-3.
     """
 
     def __init__(
@@ -53,8 +75,15 @@ class AudioDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         drop_last: bool = True,
         seed: int | None = None,
+        generate_on: str = "workers",
     ) -> None:
         super().__init__()
+        if generate_on not in GENERATE_ON:
+            raise ConfigError(f"data.generate_on={generate_on!r}: use 'workers' (render items in the DataLoader) "
+                              f"or 'device' (synthesise batches on the training device; data=synth only).")
+        if generate_on == "device":
+            train, val, test = (None if ds is None else _on_device(ds) for ds in (train, val, test))
+        self.generate_on = generate_on
         for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if value is not None and int(value) < 1:
                 raise ConfigError(f"data.{key}={value}: a batch must hold at least one example. Set "
@@ -69,7 +98,8 @@ class AudioDataModule(L.LightningDataModule):
         # Where a restored checkpoint stopped: (epoch, items of that epoch already trained on).
         self._resume: tuple[int, int] = (0, 0)
 
-    def _loader(self, dataset: Dataset, batch_size: int, drop_last: bool, sampler: EpochSampler | None = None) -> DataLoader:
+    def _loader(self, dataset: Dataset, batch_size: int, drop_last: bool, sampler: EpochSampler | None = None,
+                collate_fn: Any = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -78,7 +108,7 @@ class AudioDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
-            collate_fn=collate,
+            collate_fn=collate_fn or _collate_of(dataset),
             # Worker base seeds from a generator of their own: creating an iterator must not move
             # the global generator (dropout), or a resumed run would draw differently.
             generator=torch.Generator().manual_seed(self.seed),
@@ -89,7 +119,8 @@ class AudioDataModule(L.LightningDataModule):
         if self.trainer is not None and not skip:
             start_epoch = max(start_epoch, self.trainer.current_epoch)  # dataloaders reloaded mid-fit
         sampler = EpochSampler(len(self.train_set), self.seed, True, start_epoch, skip)  # type: ignore[arg-type]
-        return self._loader(SeededItems(self.train_set, self.seed), self.batch_size, self.drop_last, sampler)
+        return self._loader(SeededItems(self.train_set, self.seed), self.batch_size, self.drop_last, sampler,
+                            _collate_of(self.train_set))
 
     def val_dataloader(self) -> DataLoader | list:
         return [] if self.val_set is None else self._loader(self.val_set, self.eval_batch_size, False)
@@ -97,6 +128,10 @@ class AudioDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader | list:
         test = self.test_set if self.test_set is not None else self.val_set
         return [] if test is None else self._loader(test, self.eval_batch_size, False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Batches of draws (``generate_on=device``) become audio + labels here, on the device."""
+        return synthesize(batch) if is_plan(batch) else batch
 
     # -- resuming ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -3,8 +3,12 @@
 Each item is generated on the fly from ``(seed, index)`` alone, so the dataset is deterministic,
 infinite in principle, needs no disk, and is identical in every DataLoader worker and DDP rank.
 Notes get ADSR-like envelopes and random harmonic timbres (spectral slope, odd/even balance,
-slight inharmonicity, vibrato). Synthesis is vectorized per note over partials and samples in
-float32, which keeps generation far cheaper than a training step (see bench/train_throughput.py).
+slight inharmonicity, vibrato). An item's random numbers are drawn first (:func:`draw_item`,
+in the order the generator has always drawn them), then rendered: here by the numpy reference
+(:func:`render`, one note at a time, vectorized over partials and samples, in a DataLoader worker),
+or with ``data.generate_on=device`` for a whole batch on the training device
+(``wavespace.data.synth_batched``). Both are far cheaper than a training step on a CPU
+(``bench/synth_generator.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 import wavespace.geometry as geometry
+from wavespace.data.synth_batched import PlanLayout, pad_draw
 from wavespace.errors import ConfigError
 from wavespace.labels import (
     Notes,
@@ -78,13 +83,93 @@ def draw_notes(rng: np.random.Generator, clip_seconds: float, p: SynthParams) ->
     return Notes.from_arrays(onsets, offsets, pitches, velocity)
 
 
-def _adsr(n_on: int, n_total: int, sr: int, rng: np.random.Generator, p: SynthParams) -> np.ndarray:
-    """Envelope for a note held ``n_on`` samples, with a release tail up to ``n_total``."""
-    a = max(1, int(_uniform(rng, p.attack_range) * sr))
-    d = max(1, int(_uniform(rng, p.decay_range) * sr))
-    s = _uniform(rng, p.sustain_range)
+@dataclass
+class ToneDraw:
+    """What the generator drew for one sounding note: everything rendering needs, nothing rendered.
+
+    ``stretch``/``amp``/``phases`` list the partials kept below 0.95 x Nyquist (``amp`` is not
+    normalised); ``attack``/``decay`` are in samples. The numpy reference (:func:`render`) and the
+    batched torch renderer (``wavespace.data.synth_batched``) both render from this.
+    """
+
+    start: int
+    n_on: int
+    n_total: int
+    f0: float
+    depth: float  # vibrato depth in cents (0: a steady tone)
+    rate: float
+    phase: float
+    stretch: np.ndarray
+    amp: np.ndarray
+    phases: np.ndarray  # [n_partials, 1]
+    attack: int
+    decay: int
+    sustain: float
+
+
+@dataclass
+class ItemDraw:
+    """Every random number of one item: its notes, one ToneDraw per note (None: starts too late to
+    sound), the noise (standard normal, scaled by the rendered power) and the output peak."""
+
+    notes: Notes
+    tones: list[ToneDraw | None]
+    snr_db: float | None
+    noise: np.ndarray | None
+    peak: float
+
+    @property
+    def vib(self) -> list[np.ndarray]:
+        """Per-note vibrato (depth_cents, rate_hz, phase); zeros for notes that do not sound."""
+        return [np.zeros(3) if t is None else np.array([t.depth, t.rate, t.phase]) for t in self.tones]
+
+
+def draw_tone(rng: np.random.Generator, notes: Notes, i: int, n_samples: int, sr: int,
+              p: SynthParams) -> ToneDraw | None:
+    """Draw note ``i``'s timbre, vibrato and envelope (the order of draws is part of the data)."""
+    start = int(notes.onset[i] * sr)
+    n_on = max(1, int((notes.offset[i] - notes.onset[i]) * sr))
+    release = int(_uniform(rng, p.release_range) * sr)
+    n_total = min(n_on + release, n_samples - start)
+    if n_total <= 0:
+        return None
+    f0 = float(midi_to_hz(notes.pitch[i]))
+    depth = _uniform(rng, p.vibrato_cents_range) if rng.random() < p.vibrato_prob else 0.0
+    rate, phase = _uniform(rng, p.vibrato_rate_range), float(rng.uniform(0, 2 * np.pi))
+    b = _uniform(rng, p.inharmonicity_range)
+    k = np.arange(1, p.max_harmonics + 1, dtype=np.float64)
+    stretch = k * np.sqrt(1.0 + b * k**2)
+    keep = stretch * f0 * 2.0 ** (depth / 1200.0) < 0.95 * (0.5 * sr)
+    stretch = stretch[keep]
+    amp = k[keep] ** -_uniform(rng, p.slope_range)
+    amp[1::2] *= _uniform(rng, p.even_gain_range)  # k = 2, 4, 6, ...
+    amp *= np.exp(rng.normal(0.0, 0.25, size=amp.shape))  # per-partial timbre jitter
+    amp[0] = max(amp[0], amp[1:].max(initial=0.0) * 1.05)  # f0 stays the strongest partial
+    if p.weak_fundamental > 0 and len(amp) > 1 and rng.random() < p.weak_fundamental:
+        amp[0] = _uniform(rng, p.weak_fundamental_gain) * amp[1:].max()
+    phases = rng.uniform(0, 2 * np.pi, size=(len(stretch), 1))
+    attack = max(1, int(_uniform(rng, p.attack_range) * sr))
+    decay = max(1, int(_uniform(rng, p.decay_range) * sr))
+    return ToneDraw(start, n_on, n_total, f0, depth, rate, phase, stretch, amp, phases, attack, decay,
+                    _uniform(rng, p.sustain_range))
+
+
+def draw_item(rng: np.random.Generator, n_samples: int, sr: int, p: SynthParams) -> ItemDraw:
+    """All of an item's random numbers, in the order the generator has always drawn them."""
+    notes = draw_notes(rng, n_samples / sr, p)
+    tones = [draw_tone(rng, notes, i, n_samples, sr, p) for i in range(len(notes))]
+    snr = noise = None
+    if rng.random() < p.noise_prob:
+        snr = _uniform(rng, p.snr_db_range)
+        noise = rng.standard_normal(n_samples)  # = rng.normal(0, 1): the same draws, scaled later
+    return ItemDraw(notes, tones, snr, noise, float(rng.uniform(0.3, 0.95)))
+
+
+def _adsr(tone: ToneDraw) -> np.ndarray:
+    """Envelope of a note held ``n_on`` samples, with a release tail up to ``n_total``."""
+    n_on, n_total, a, d = tone.n_on, tone.n_total, tone.attack, tone.decay
     t = np.arange(n_total, dtype=np.float32)
-    env = np.interp(t, [0, a, a + d], [0.0, 1.0, s]).astype(np.float32)
+    env = np.interp(t, [0, a, a + d], [0.0, 1.0, tone.sustain]).astype(np.float32)
     level_at_off = env[min(n_on, n_total) - 1] if n_on > 0 else 0.0
     rel = max(1, n_total - n_on)
     tail = level_at_off * np.exp(-5.0 * np.arange(rel, dtype=np.float32) / rel)
@@ -92,49 +177,26 @@ def _adsr(n_on: int, n_total: int, sr: int, rng: np.random.Generator, p: SynthPa
     return env
 
 
-def render(
-    notes: Notes, rng: np.random.Generator, n_samples: int, sr: int, p: SynthParams
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Render notes to audio; return (audio, per-note f0 curve in fractional MIDI per sample-block).
-
-    The f0 curve is returned at full sample rate only implicitly: callers get a function of time
-    through ``vibrato`` parameters, so we return per-note (depth_cents, rate_hz, phase) instead.
-    """
+def render(item: ItemDraw, n_samples: int, sr: int) -> np.ndarray:
+    """The reference renderer: one note at a time, vectorized over partials x samples (float32
+    oscillators on float64 phases), then noise at the drawn SNR and the drawn peak."""
     audio = np.zeros(n_samples, np.float32)
-    vib_params: list[np.ndarray] = []
-    nyquist = 0.5 * sr
-    for i in range(len(notes)):  # per note, vectorized over partials x samples inside
-        start = int(notes.onset[i] * sr)
-        n_on = max(1, int((notes.offset[i] - notes.onset[i]) * sr))
-        release = int(_uniform(rng, p.release_range) * sr)
-        n_total = min(n_on + release, n_samples - start)
-        if n_total <= 0:
-            vib_params.append(np.zeros(3))
+    for i, tone in enumerate(item.tones):
+        if tone is None:
             continue
-        f0 = float(midi_to_hz(notes.pitch[i]))
-        depth = _uniform(rng, p.vibrato_cents_range) if rng.random() < p.vibrato_prob else 0.0
-        rate, phase = _uniform(rng, p.vibrato_rate_range), float(rng.uniform(0, 2 * np.pi))
-        vib_params.append(np.array([depth, rate, phase]))
-        t = np.arange(n_total, dtype=np.float32) / sr
-        f0_t = f0 * np.exp2(depth / 1200.0 * np.sin(2 * np.pi * rate * t + phase)).astype(np.float32)
+        t = np.arange(tone.n_total, dtype=np.float32) / sr
+        vibrato = np.sin(2 * np.pi * tone.rate * t + tone.phase)
+        f0_t = tone.f0 * np.exp2(tone.depth / 1200.0 * vibrato).astype(np.float32)
         base_phase = (2 * np.pi / sr) * np.cumsum(f0_t, dtype=np.float64)
-        b = _uniform(rng, p.inharmonicity_range)
-        k = np.arange(1, p.max_harmonics + 1, dtype=np.float64)
-        stretch = k * np.sqrt(1.0 + b * k**2)
-        keep = stretch * f0 * 2.0 ** (depth / 1200.0) < 0.95 * nyquist
-        stretch = stretch[keep]
-        amp = k[keep] ** -_uniform(rng, p.slope_range)
-        amp[1::2] *= _uniform(rng, p.even_gain_range)  # k = 2, 4, 6, ...
-        amp *= np.exp(rng.normal(0.0, 0.25, size=amp.shape))  # per-partial timbre jitter
-        amp[0] = max(amp[0], amp[1:].max(initial=0.0) * 1.05)  # f0 stays the strongest partial
-        if p.weak_fundamental > 0 and len(amp) > 1 and rng.random() < p.weak_fundamental:
-            amp[0] = _uniform(rng, p.weak_fundamental_gain) * amp[1:].max()
-        phases = rng.uniform(0, 2 * np.pi, size=(len(stretch), 1))
-        partials = np.sin((stretch[:, None] * base_phase[None, :] + phases).astype(np.float32))
-        tone = (amp.astype(np.float32) @ partials) / np.float32(amp.sum())
-        env = _adsr(n_on, n_total, sr, rng, p)
-        audio[start : start + n_total] += (notes.velocity[i] / 127.0) * env * tone
-    return audio, vib_params
+        partials = np.sin((tone.stretch[:, None] * base_phase[None, :] + tone.phases).astype(np.float32))
+        wave = (tone.amp.astype(np.float32) @ partials) / np.float32(tone.amp.sum())
+        audio[tone.start : tone.start + tone.n_total] += (item.notes.velocity[i] / 127.0) * _adsr(tone) * wave
+    if item.noise is not None:
+        power = float(np.mean(audio**2)) + 1e-12
+        audio += (np.sqrt(power / 10 ** (item.snr_db / 10)) * item.noise).astype(np.float32)
+    peak = float(np.abs(audio).max()) + 1e-9
+    audio *= np.float32(item.peak / peak)
+    return audio
 
 
 class SynthDataset(Dataset):
@@ -186,19 +248,29 @@ class SynthDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def draw(self, index: int) -> ItemDraw:
+        """Every random number of item ``index`` (deterministic per (seed, index))."""
+        return draw_item(np.random.default_rng([self.seed, int(index)]), self.n_samples, self.sample_rate,
+                         self.params)
+
+    @property
+    def max_notes(self) -> int:
+        return self.params.max_polyphony * self.params.notes_per_voice[1]
+
+    def layout(self) -> PlanLayout:
+        """The geometry the batched renderer needs (``wavespace.data.synth_batched``)."""
+        return PlanLayout(self.sample_rate, self.n_samples, self.n_frames, self.frame_rate,
+                          float(hz_to_midi(self.grid["fmin"])), self.grid["bins_per_octave"],
+                          self.grid["n_bins"], self.min_midi, self.n_keys, self.sigma)
+
+    def plan(self, index: int) -> dict[str, np.ndarray]:
+        """Item ``index``'s draws as fixed-shape arrays, to be rendered in a batch on the device."""
+        return pad_draw(self.draw(index), self.max_notes, self.params.max_harmonics, self.n_samples)
+
     def generate(self, index: int) -> tuple[np.ndarray, Notes, list[np.ndarray]]:
         """Audio, notes and vibrato parameters of item ``index`` (deterministic)."""
-        rng = np.random.default_rng([self.seed, int(index)])
-        clip_seconds = self.n_samples / self.sample_rate
-        notes = draw_notes(rng, clip_seconds, self.params)
-        audio, vib = render(notes, rng, self.n_samples, self.sample_rate, self.params)
-        if rng.random() < self.params.noise_prob:
-            power = float(np.mean(audio**2)) + 1e-12
-            snr = _uniform(rng, self.params.snr_db_range)
-            audio += rng.normal(0, np.sqrt(power / 10 ** (snr / 10)), self.n_samples).astype(np.float32)
-        peak = float(np.abs(audio).max()) + 1e-9
-        audio *= np.float32(rng.uniform(0.3, 0.95) / peak)
-        return audio, notes, vib
+        item = self.draw(index)
+        return render(item, self.n_samples, self.sample_rate), item.notes, item.vib
 
     def frame_pitches(self, notes: Notes, vib: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(frame index, fractional MIDI pitch) for every sounding frame, vibrato included."""

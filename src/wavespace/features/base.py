@@ -113,6 +113,23 @@ class Frontend(nn.Module):
         raise NotImplementedError
 
 
+def build_frontend(cfg: Any, restoring: bool = False) -> Frontend:
+    """The front-end of a ``features`` config; with ``restoring``, built to receive a state dict.
+
+    One place for both users: :func:`wavespace.loading.build_model` (a task from a checkpoint)
+    and an exported transcriber whose front-end stays in Python (its state dict is saved beside
+    the exported net). ``restoring`` goes through :meth:`Frontend.restore_config` (EnCodec then
+    skips its download: the saved state holds the weights).
+    """
+    from hydra.utils import get_class, instantiate
+    from omegaconf import DictConfig, OmegaConf
+
+    cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
+    if restoring:
+        cfg = get_class(cfg._target_).restore_config(cfg.copy())
+    return instantiate(cfg)
+
+
 @contextmanager
 def _float32_default() -> Iterator[None]:
     """float32 as the default dtype for tensors created inside (Lightning's ``*-true`` precision

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -62,15 +64,20 @@ def _cqt2010_fft_class() -> type:
 
     Same kernels, buffers (so checkpoints load either way) and output; only the two
     ``downsampling_by_n`` calls of nnAudio 0.3.4's forward are swapped. tests/features pin the
-    output to nnAudio's own forward.
+    output to nnAudio's own forward, which an instance falls back to when its
+    ``fft_decimation`` is False (:func:`direct_decimation`).
     """
     from nnAudio.features import CQT2010v2
     from nnAudio.utils import broadcast_dim, get_cqt_complex
 
     class CQT2010FFT(CQT2010v2):
+        # False: nnAudio's own conv1d decimation (see :func:`direct_decimation`).
+        fft_decimation = True
+
         def forward(self, x: torch.Tensor, output_format: str | None = None,
                     normalization_type: str = "librosa") -> torch.Tensor:
-            if (output_format or self.output_format) != "Magnitude" or normalization_type != "librosa":
+            if (not self.fft_decimation or (output_format or self.output_format) != "Magnitude"
+                    or normalization_type != "librosa"):
                 return super().forward(x, output_format, normalization_type)
             x = broadcast_dim(x)
             if self.earlydownsample:
@@ -93,6 +100,25 @@ def _cqt2010_fft_class() -> type:
     CQT2010FFT.__module__, CQT2010FFT.__qualname__ = __name__, "CQT2010FFT"
     globals()["CQT2010FFT"] = CQT2010FFT
     return CQT2010FFT
+
+
+@contextlib.contextmanager
+def direct_decimation(module: nn.Module) -> Iterator[None]:
+    """Within the block, every CQT2010 inside ``module`` decimates with nnAudio's conv1d again.
+
+    Why: :func:`fft_decimate` sizes its FFT in Python (``next_fast_len`` of the input length)
+    and ONNX has no real FFT op that the TorchScript-based exporter emits, so a traced graph
+    would bake one input length in or fail. nnAudio's strided conv1d traces with a free
+    length, and gives the same output to ~1e-6 (it is only slower on CPU).
+    """
+    cqts = [(m, m.fft_decimation) for m in module.modules() if hasattr(m, "fft_decimation")]
+    for m, _ in cqts:
+        m.fft_decimation = False
+    try:
+        yield
+    finally:
+        for m, before in cqts:
+            m.fft_decimation = before
 
 
 def __getattr__(name: str) -> type:

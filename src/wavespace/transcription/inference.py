@@ -5,12 +5,17 @@ and thrown away, so chunk borders leave no seams: the result equals whole-file p
 wherever the model's receptive field (CQT kernels included) fits in the context. ``transcribe``,
 ``evaluate`` and the benchmarks all go through :func:`transcribe_audio`, so they score exactly
 what a user gets.
+
+The model is anything shaped like :class:`Transcriber`: a trained task loaded from its
+checkpoint, or an exported graph run by ONNX Runtime or TorchScript
+(:class:`wavespace.transcription.exported.ExportedTranscriber`). Only the net call differs;
+chunking, decoding and MIDI writing are these, for both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +25,21 @@ from wavespace.geometry import common_frames, n_frames
 
 class TranscribeError(WavespaceError):
     """Bad transcription request (missing checkpoint/input, no audio, unusable model)."""
+
+
+class Transcriber(Protocol):
+    """What chunked inference and decoding need from a model (a task or an exported graph).
+
+    ``features`` gives the frame grid (``sample_rate``, ``hop_length``, ``frame_rate``,
+    ``n_frames(n_samples)``); ``predict_audio`` maps a waveform batch [B, T] to probabilities per
+    head ({name: [B, rows, frames]}); ``decode_params`` is the decision rule it was tuned with.
+    """
+
+    features: Any
+
+    def predict_audio(self, audio: Any) -> dict[str, Any]: ...
+
+    def decode_params(self, **overrides: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +70,7 @@ def plan_chunks(n_samples: int, hop: int, chunk_frames: int, context_frames: int
 
 
 def predict_activations(
-    model: Any,
+    model: Transcriber,
     audio: np.ndarray,
     chunk_seconds: float = 20.0,
     context_seconds: float = 2.0,
@@ -90,7 +110,7 @@ def predict_activations(
     return out
 
 
-def transcribe_audio(model: Any, audio: np.ndarray, params: Any = None, **chunking: Any) -> tuple[Any, dict[str, np.ndarray]]:
+def transcribe_audio(model: Transcriber, audio: np.ndarray, params: Any = None, **chunking: Any) -> tuple[Any, dict[str, np.ndarray]]:
     """(Notes, activations) of a mono signal at the model's sample rate."""
     from wavespace.transcription.decoding import decode_notes
 
