@@ -14,8 +14,8 @@ that produced it; the same line goes into the PNG's ``Source`` text chunk.
 | ``latents_pca.png`` | ``model=convnet1d data=solos features=logfreq``, small solos set | ``python -m wavespace.analyze latents`` |
 | ``harmonic_kernels.png``, ``harmonic_clip.png`` | ``model=harmonic`` on synthetic polyphony | ``python -m wavespace.analyze salience`` |
 
-Every PNG is kept under 150 KB (downscaled and palette-quantized when needed). About 10 minutes
-on a loaded 2-core machine; ``data=solos`` needs FluidSynth (``make data-deps``). Runs go under
+Every PNG is kept under 150 KB (downscaled and palette-quantized when needed). About 20 minutes
+on a 2-core machine shared with other jobs (measured); ``data=solos`` needs FluidSynth (``make data-deps``). Runs go under
 ``--work`` (default ``outputs/doc-images``), W&B disabled.
 """
 

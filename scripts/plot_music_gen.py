@@ -1,4 +1,4 @@
-"""Piano-rolls of a few pieces from the music-like MIDI generator (the README's figure).
+"""Piano-rolls of a few pieces from the music-like MIDI generator (the figure of docs/study-transcription.md).
 
     python scripts/plot_music_gen.py [out.png] [seconds] [seed ...]
 
