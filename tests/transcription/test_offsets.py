@@ -130,3 +130,15 @@ def test_a_trained_model_with_an_offset_head_tunes_stores_and_decodes_offsets(ti
     plain, _ = transcribe_audio(model, audio, params.with_thresholds(offset=OFFSETS_OFF))
     ends = {(p, on): off for on, off, p in zip(plain.onset, plain.offset, plain.pitch)}
     assert all((p, on) in ends and off <= ends[p, on] for on, off, p in zip(notes.onset, notes.offset, notes.pitch))
+
+
+def test_both_command_forms_take_an_offset_threshold(tmp_path):
+    from omegaconf import OmegaConf
+
+    from tests.conftest import CONF
+    from wavespace.transcribe import build_parser, config_from_args
+
+    args = build_parser().parse_args([str(tmp_path), "a.wav", "--offset-threshold", "0.3"])
+    assert config_from_args(args).offset_threshold == 0.3
+    for entry in ("transcribe", "evaluate"):  # null: the tuned one, from the checkpoint
+        assert OmegaConf.load(CONF / f"{entry}.yaml").offset_threshold is None
