@@ -197,3 +197,21 @@ bench-features: install  ## batched front-ends (nnAudio / torch) vs librosa one 
 bench-cqt: install  ## our FFT-decimated CQT vs nnAudio's CQT2010v2 and CQT1992v2: time and largest difference
 	OMP_NUM_THREADS=1 $(PY) bench/cqt_decimation.py $(ARGS)
 # <<< workflow
+
+# >>> pretrained
+# The shipped model (src/wavespace/pretrained/, `wavespace.load("piano-cpu")`, the default of
+# `wavespace-transcribe`): trained, benched and published from a clean clone by one target.
+PRETRAINED_PRESET ?= rendered_music_transcriber
+PRETRAINED_NAME ?= piano-cpu
+BENCH_RESULTS ?= outputs/bench/transcription_quality/results.json
+.PHONY: pretrained
+
+pretrained: install data-deps heldout-soundfonts $(BP_VENV)/.installed  ## the shipped model: train experiment=rendered_music_transcriber (30 min on 2 CPU cores), bench it vs basic-pitch, publish it slim into src/wavespace/pretrained/
+	nice -n 10 $(PY) -m wavespace.train experiment=$(PRETRAINED_PRESET) $(ARGS)
+	run=$$(ls -t outputs/runs/$(PRETRAINED_PRESET)-*/metrics.json | head -n 1 | xargs dirname) && \
+	$(PY) bench/transcription_quality.py --ckpt $$run --basic-pitch-python $(BP_VENV)/bin/python --command-rtf && \
+	$(PY) -m wavespace.pretrained publish $$run --name $(PRETRAINED_NAME) --preset $(PRETRAINED_PRESET) \
+		--train-command "python -m wavespace.train $(strip experiment=$(PRETRAINED_PRESET) $(ARGS))" --bench $(BENCH_RESULTS)
+	$(PY) -m wavespace.pretrained show $(PRETRAINED_NAME)
+	@echo "commit src/wavespace/pretrained/$(PRETRAINED_NAME).ckpt and .json, and its bench rows into README.md"
+# <<< pretrained

@@ -15,7 +15,8 @@ LAYERS = {
     4: {"train", "prepare", "transcribe", "evaluate", "analyze", "export", "cloud", "hydra_plugins"},
     3: {"tasks", "callbacks", "loading", "tuning", "__init__"},
     2: {"models", "features", "transcription"},
-    1: {"data", "labels", "errors", "config", "run", "provenance", "figures", "loggers", "utils", "geometry", "files"},
+    1: {"data", "labels", "errors", "config", "run", "provenance", "figures", "loggers", "utils", "geometry", "files",
+        "pretrained"},
 }
 LAYER_OF = {part: layer for layer, parts in LAYERS.items() for part in parts}
 # Entry points and families that must not import each other even though they share a layer.

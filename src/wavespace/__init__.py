@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 
 
 def load(path: str, map_location: str = "cpu") -> Any:
-    """Rebuild a trained model from a checkpoint file or run directory (see wavespace.loading)."""
+    """Rebuild a trained model from a checkpoint file, a run directory or the name of a shipped
+    model (``wavespace.load("piano-cpu")``; see wavespace.loading and wavespace.pretrained)."""
     from wavespace.loading import load as _load
 
     return _load(path, map_location=map_location)

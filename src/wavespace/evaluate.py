@@ -48,7 +48,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise EvaluateError(f"data={cfg.data_name} has no '{cfg.split}' split (choose train, val or test).")
     dataset = instantiate(node)  # only this split: nothing else is scanned, rendered or cached
     params = model.decode_params(frame_threshold=cfg.get("frame_threshold"),
-                                 onset_threshold=cfg.get("onset_threshold"), min_duration=cfg.get("min_duration"))
+                                 onset_threshold=cfg.get("onset_threshold"),
+                                 offset_threshold=cfg.get("offset_threshold"), min_duration=cfg.get("min_duration"))
     result = evaluate_model(model, iter_pieces(dataset, cfg.get("limit")), params, float(cfg.eval_frame_rate),
                             bool(cfg.get("progress", True)), chunk_seconds=float(cfg.chunk_seconds),
                             context_seconds=float(cfg.context_seconds), batch_size=int(cfg.batch_size))

@@ -87,6 +87,25 @@ def save_array(path: str | Path, array: Any) -> Path:
     return Path(path)
 
 
+# -- run directories -------------------------------------------------------------------------
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the best (else last) checkpoint of a run directory."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is neither a checkpoint file nor a run directory")
+    summary = path / "metrics.json"
+    if summary.is_file():
+        best = json.loads(summary.read_text()).get("best_checkpoint")
+        if best and Path(best).is_file():
+            return Path(best)
+    last = path / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return last
+    raise FileNotFoundError(f"no checkpoint in run directory {path} (looked for metrics.json and checkpoints/last.ckpt)")
+
+
 # -- configs ---------------------------------------------------------------------------------
 def to_plain(value: Any) -> Any:
     """OmegaConf containers -> resolved Python dicts and lists; anything else unchanged.

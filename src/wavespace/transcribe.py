@@ -1,5 +1,8 @@
-"""Audio files -> MIDI: ``python -m wavespace.transcribe ckpt=PATH input=FILE_OR_DIR output=DIR``,
-or, like basic-pitch's command line, ``wavespace-transcribe OUT_DIR IN.wav [IN2.wav ...] --ckpt PATH``.
+"""Audio files -> MIDI: ``python -m wavespace.transcribe input=FILE_OR_DIR output=DIR [ckpt=PATH]``,
+or, like basic-pitch's command line, ``wavespace-transcribe OUT_DIR IN.wav [IN2.wav ...] [--ckpt PATH]``.
+
+Without a checkpoint the default shipped model (``piano-cpu``, wavespace.pretrained) is used;
+``ckpt=`` takes a ``.ckpt`` file, a run directory or a shipped model's name.
 
 A thin entry point over :mod:`wavespace.transcription` (inference, file handling). Arguments
 holding ``=`` (``key=value`` overrides) or Hydra's own flags go to Hydra; anything else to the
@@ -18,11 +21,13 @@ borders leave no seams (the result equals whole-file processing wherever the mod
 field, CQT kernels included, fits in the context). Unreadable files are reported and skipped.
 
 Decision thresholds default to the ones tuned on the validation split and stored in the
-checkpoint; ``frame_threshold=``, ``onset_threshold=``, ``min_duration=`` override them.
+checkpoint; ``frame_threshold=``, ``onset_threshold=``, ``offset_threshold=`` (models with an
+offset head) and ``min_duration=`` override them.
 
 ``ckpt=`` also takes a model written by ``python -m wavespace.export`` (``model.onnx`` or
 ``model.pt`` with its JSON sidecar): ONNX Runtime or TorchScript then runs the net, and the
-chunking, decoding and MIDI writing are the same as for the checkpoint.
+chunking, decoding and MIDI writing are the same as for the checkpoint. Without ``ckpt=``, the
+shipped model ``piano-cpu`` (``wavespace.pretrained``) is used.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     plans = dict(zip(files, output_paths(files, roots, output, suffixes), strict=True))  # refuses clashes first
     model = load_transcriber(cfg.get("ckpt"), cfg.get("device", "cpu"))
     params = model.decode_params(frame_threshold=cfg.get("frame_threshold"), onset_threshold=cfg.get("onset_threshold"),
+                                 offset_threshold=cfg.get("offset_threshold"),
                                  min_duration=cfg.get("min_duration"))
     sr, fr = int(model.features.sample_rate), float(model.features.frame_rate)
     written, failed = [], []
@@ -147,8 +153,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("output_dir", help="folder for the .mid files (created if missing)")
     p.add_argument("audio_paths", nargs="+", help="audio files (any format soundfile reads) or folders")
     p.add_argument("--ckpt", "--model-path", "--model_path", dest="ckpt", metavar="PATH",
-                   help="trained model: a .ckpt file or a run directory written by wavespace-train "
-                        "(required: no pretrained transcriber ships with wavespace yet)")
+                   help="trained model: a .ckpt file, a run directory written by wavespace-train or a "
+                        "shipped model's name (default: the shipped piano-cpu)")
     p.add_argument("--save-midi", action="store_true", default=True,
                    help="write a MIDI file per input (always on; accepted as basic-pitch does)")
     p.add_argument("--save-note-events", action="store_true",
@@ -160,6 +166,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="onset probability a note needs to start (default: tuned, in the checkpoint)")
     p.add_argument("--frame-threshold", type=float, metavar="P",
                    help="frame probability a note needs to sustain (default: tuned, in the checkpoint)")
+    p.add_argument("--offset-threshold", type=float, metavar="P",
+                   help="models with an offset head: offset probability that ends a note (default: "
+                        "tuned, in the checkpoint; above 1 ignores the head)")
     p.add_argument("--minimum-note-length", type=float, metavar="MS",
                    help="shortest note kept, in milliseconds (default: the model's decoding config)")
     p.add_argument("--device", default=None, help="torch device (default cpu)")
@@ -170,20 +179,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> DictConfig:
     """``conf/transcribe.yaml`` with the parsed options set: what the Hydra form would compose."""
-    from wavespace.transcription.inference import TranscribeError
-
-    if not args.ckpt:
-        raise TranscribeError(
-            "No model given. Pass --ckpt PATH: a .ckpt file or a run directory written by "
-            "wavespace-train (python -m wavespace.train model=transcriber ...); wavespace ships no "
-            "pretrained transcriber yet.")
     cfg = OmegaConf.load(Path(config_dir()) / "transcribe.yaml")
     for key in ("defaults", "hydra"):
         cfg.pop(key, None)
     values = {"ckpt": args.ckpt, "input": list(args.audio_paths), "output": args.output_dir,
               "save_note_events": args.save_note_events, "save_salience": args.save_salience,
               "save_png": args.save_png, "onset_threshold": args.onset_threshold,
-              "frame_threshold": args.frame_threshold, "device": args.device,
+              "frame_threshold": args.frame_threshold, "offset_threshold": args.offset_threshold,
+              "device": args.device,
               "batch_size": args.batch_size, "progress": not args.quiet,
               "min_duration": None if args.minimum_note_length is None else args.minimum_note_length / 1000}
     for key, value in values.items():

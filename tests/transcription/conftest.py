@@ -67,3 +67,38 @@ def overfit(tmp_path_factory) -> Overfit:
     sf.write(wav, stereo, 44100, subtype="PCM_16")
     keys = Notes(notes.onset, notes.offset, np.round(notes.pitch), notes.velocity)
     return Overfit(run.run_dir, Path(objects["summary"]["best_checkpoint"]), wav, keys)
+
+
+TINY = ["model=transcriber", "debug=tiny", "logger=csv", "callbacks.figures=null",
+        "model.net.channels=4", "model.net.key_channels=4", "model.net.onset_channels=4",
+        "model.net.octave_kernel=5", "model.net.frame_dilations=[1]", "model.net.onset_dilations=[1]",
+        "model.net.offset=true", "+model.loss_weights.offset=1.0"]
+
+
+@dataclass
+class TinyRun:
+    run_dir: Path
+    checkpoint: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> TinyRun:
+    """A debug=tiny transcriber with an offset head (2 training steps): real checkpoint files
+    for the offset decoding, lean-loading and shipped-model tests, not a model that knows anything."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from wavespace.train import train
+
+    tmp = tmp_path_factory.mktemp("tiny")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=TINY, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(tmp / "outputs")
+        _, objects = train(cfg)
+    GlobalHydra.instance().clear()
+    return TinyRun(objects["run"].run_dir, Path(objects["summary"]["best_checkpoint"]))

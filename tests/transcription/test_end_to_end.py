@@ -37,14 +37,15 @@ def test_thresholds_tuned_on_validation_are_in_the_checkpoint(overfit):
     stored = ckpt["state_dict"]["decode_thresholds"].tolist()
     model = wavespace.load(overfit.checkpoint)
     params = model.decode_params()
-    assert [params.frame_threshold, params.onset_threshold] == stored
+    assert [params.frame_threshold, params.onset_threshold, params.offset_threshold] == stored
     # The validation pass of the checkpoint's epoch logged the same tuned thresholds.
     [log] = list(overfit.run_dir.glob("csv/*/metrics.csv"))
     rows = [r for r in csv.DictReader(log.open()) if r.get("val/threshold_frame")]
     assert len(rows) == 4  # epochs 24, 49, 74, 99
     [row] = [r for r in rows if int(r["epoch"]) == ckpt["epoch"]]
-    assert [float(row["val/threshold_frame"]), float(row["val/threshold_onset"])] == stored
-    assert stored != [0.5, 0.5]  # tuning moved at least one of them off the configured default
+    assert [float(row[f"val/threshold_{k}"]) for k in ("frame", "onset", "offset")] == stored
+    assert stored[:2] != [0.5, 0.5]  # tuning moved at least one of them off the configured default
+    assert stored[2] == 0.5  # no offset head: the offset threshold is not tuned
     metrics = json.loads((overfit.run_dir / "metrics.json").read_text())["metrics"]
     assert {"val/note_f1", "val/note_offset_f1", "test/note_f1", "test/note_offset_f1"} <= set(metrics)
     # The frame threshold is chosen on the frames of the decoded notes (what evaluate scores):

@@ -40,6 +40,7 @@ def test_preset_composes(experiment, compose_cfg):
         want = "music" if "music" in experiment else "random"
         assert {cfg.data[s].generator for s in ("train", "val", "test")} == {want}
     if experiment == "rendered_music_transcriber":  # the same budget as rendered_transcriber
+        assert cfg.model.net.offset and cfg.model.loss_weights.offset > 0  # note ends from an offset head
         base = compose_cfg("experiment=rendered_transcriber")
         for key in ("trainer.max_epochs", "trainer.max_time", "data.train.n_files", "data.train.seconds",
                     "data.train.clip_seconds", "data.batch_size", "model.optimizer.lr"):

@@ -46,7 +46,7 @@ def test_tuning_picks_the_one_grid_point_that_separates_note_from_noise(levels, 
     assert len(refs[0]) == 1 and refs[0].pitch[0] == 21 + NOTE
     base = DecodeParams(frame_threshold=0.1, onset_threshold=0.5)  # below every frame level
     tuned = tune_thresholds([clip, clip], refs * 2, base, FR, THRESHOLD_GRID)
-    assert tuned == expected
+    assert tuned == (*expected, base.offset_threshold)  # no offset head: its threshold is left alone
     best = score_clips([clip], refs, base.with_thresholds(*expected), FR)
     assert best["note_f1"] == 1.0 and best["note_offset_f1"] == 1.0
     assert best["frame_f1_at_threshold"] == pytest.approx(2 / 3)  # the ghost's frames remain
@@ -64,7 +64,7 @@ def test_without_an_onset_head_only_the_frame_threshold_is_tuned():
     refs = [reference_notes(clip, FR, 21)]
     no_onset = {k: v for k, v in clip.items() if k != "onset"}
     base = DecodeParams(frame_threshold=0.1, onset_threshold=0.37)
-    frame_t, onset_t = tune_thresholds([no_onset], refs, base, FR)
+    frame_t, onset_t, _ = tune_thresholds([no_onset], refs, base, FR)
     # Notes come from frame runs: 0.5 drops the noise (0.45); the ghost sits at the note's level.
     assert onset_t == 0.37 and frame_t == 0.5
 

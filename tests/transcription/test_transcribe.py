@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import child_env, run_cli
 from wavespace.transcription.inference import plan_chunks, predict_activations
 
 
@@ -52,13 +52,19 @@ def test_bad_files_are_reported_and_skipped(overfit, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["input=IN", "output=OUT"], "No checkpoint given"),
-    (["ckpt=/nonexistent.ckpt", "input=IN", "output=OUT"], "Cannot load checkpoint"),
+    (["input=IN", "output=OUT"], "No checkpoint given (ckpt=PATH), so the default shipped model 'piano-cpu'"),
+    (["ckpt=/nonexistent.ckpt", "input=IN", "output=OUT"], "is not an existing checkpoint file or run directory"),
+    (["ckpt=piano-gpu", "input=IN", "output=OUT"], "shipped model by name: piano-cpu"),
 ])
 def test_cli_errors_are_one_paragraph(args, message, tmp_path):
+    """Without ckpt= the default shipped model is used; where it is not built yet (an empty
+    model folder here), the message names the make target that produces it."""
     (tmp_path / "IN").mkdir()
     (tmp_path / "IN" / "x.wav").write_bytes(b"")
-    proc = run_cli("wavespace.transcribe", *args, tmp_path=tmp_path, check=False)
+    env = child_env(tmp_path, WAVESPACE_PRETRAINED_DIR=str(tmp_path / "no-models"))
+    proc = run_cli("wavespace.transcribe", *args, tmp_path=tmp_path, check=False, env=env)
+    if "ckpt=" not in args[0]:
+        assert "`make pretrained` produces it" in proc.stderr
     assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -129,14 +135,18 @@ def test_basic_pitch_style_cli_writes_one_midi_per_input(overfit, tmp_path):
     assert sorted(int(r["pitch_midi"]) for r in rows) == sorted(int(p) for p in notes.pitch)
 
 
-def test_basic_pitch_style_cli_errors(tmp_path, capsys):
-    """No model: one paragraph naming --ckpt, exit 1. Missing arguments: argparse's usage, exit 2.
-    Words with '=' (or Hydra's flags) go to the Hydra form."""
+def test_basic_pitch_style_cli_errors(tmp_path, capsys, monkeypatch):
+    """No --ckpt and no default model built: one paragraph naming the make target and --ckpt,
+    exit 1. Missing arguments: argparse's usage, exit 2. Words with '=' (or Hydra's flags) go
+    to the Hydra form."""
     from wavespace.transcribe import cli, looks_like_hydra
 
+    monkeypatch.setenv("WAVESPACE_PRETRAINED_DIR", str(tmp_path / "no-models"))
+    (tmp_path / "in.wav").write_bytes(b"")
     with pytest.raises(SystemExit) as info:
         cli([str(tmp_path / "out"), str(tmp_path / "in.wav")])
-    assert info.value.code == 1 and "No model given. Pass --ckpt PATH" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "`make pretrained` produces it" in err and "--ckpt PATH" in err
     assert not (tmp_path / "out").exists()
     with pytest.raises(SystemExit) as info:
         cli([str(tmp_path / "out")])

@@ -30,19 +30,9 @@ import torch
 from torch import nn
 
 from wavespace.features.base import Frontend
+from wavespace.models.build import build_net
 
 FIGURE_EXAMPLES = 4
-
-
-def build_net(net: nn.Module | Callable[..., nn.Module], features: Frontend) -> nn.Module:
-    """Complete a partially configured net with the front-end's output shape.
-
-    Configs give nets as ``_partial_`` so that input sizes come from the front-end that is
-    actually used, never from a second copy of the same numbers.
-    """
-    if isinstance(net, nn.Module):
-        return net
-    return net(in_channels=features.n_channels, in_bins=features.n_bins)
 
 
 class Task(L.LightningModule):

@@ -34,9 +34,9 @@ class SupervisedSalience(Task):
 
     With ``note_metrics`` the frame/onset activations of up to ``note_eval_clips`` validation
     clips are decoded into notes and scored with mir_eval (note onset F1, note-with-offset F1);
-    with ``tune_thresholds`` the frame and onset thresholds that score best on the validation
-    split are kept in the buffer ``decode_thresholds`` (so in every checkpoint) and used for
-    testing and by ``wavespace.transcribe``. A ``velocity`` target is learned only where the
+    with ``tune_thresholds`` the frame, onset and offset thresholds that score best on the
+    validation split are kept in the buffer ``decode_thresholds`` (so in every checkpoint) and
+    used for testing and by ``wavespace.transcribe``. A ``velocity`` target is learned only where the
     frame target is on (its value elsewhere means nothing).
     """
 
@@ -81,8 +81,8 @@ class SupervisedSalience(Task):
         self.threshold_grid = tuple(float(t) for t in (threshold_grid or THRESHOLD_GRID))
         self.decoding = {k: v for k, v in dict(decoding or {}).items() if not k.endswith("_threshold")}
         self.decoding["min_midi"] = int(min_midi)
-        # [frame, onset] decision thresholds: tuned on validation, saved in the state dict.
-        self.register_buffer("decode_thresholds", torch.tensor([float(threshold)] * 2))
+        # [frame, onset, offset] decision thresholds: tuned on validation, saved in the state dict.
+        self.register_buffer("decode_thresholds", torch.tensor([float(threshold)] * 3))
         self.register_load_state_dict_pre_hook(self._default_thresholds)
         self._note_clips: dict[str, list[dict[str, np.ndarray]]] = {"val": [], "test": []}
         # Plain values only, so checkpoints load under torch.load(weights_only=True).
@@ -190,17 +190,16 @@ class SupervisedSalience(Task):
     # -- notes: decoding, note metrics, threshold tuning --------------------------------------
     @staticmethod
     def _default_thresholds(module, state_dict, prefix, *args, **kwargs) -> None:
-        """Checkpoints written before thresholds were stored load with the configured ones."""
+        """Checkpoints written before thresholds (or the offset threshold) were stored load with
+        the configured ones for what they lack."""
         key = prefix + "decode_thresholds"
-        if key not in state_dict:
-            state_dict[key] = module.decode_thresholds.detach().clone()
+        default = module.decode_thresholds.detach().clone()
+        stored = state_dict.get(key, default[:0])
+        state_dict[key] = torch.cat([stored.to(default.dtype), default[len(stored):]])
 
     def decode_params(self, **overrides: Any) -> DecodeParams:
         """The decision rule this model was validated with (tuned thresholds included)."""
-        frame_t, onset_t = (float(v) for v in self.decode_thresholds.tolist())
-        params = {**self.decoding, "frame_threshold": frame_t, "onset_threshold": onset_t}
-        params.update({k: v for k, v in overrides.items() if v is not None})
-        return DecodeParams(**params)
+        return DecodeParams.from_config(self.decoding, self.decode_thresholds.tolist(), **overrides)
 
     def _collect_note_clips(self, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor], n: int, stage: str) -> None:
         clips = self._note_clips[stage]
@@ -208,7 +207,7 @@ class SupervisedSalience(Task):
         if room <= 0:
             return
         probs = {k: torch.sigmoid(out[k][:room, :, :n].float()).cpu().numpy().astype(np.float16)
-                 for k in ("frame", "onset", "velocity") if k in out}
+                 for k in ("frame", "onset", "offset", "velocity") if k in out}
         targets = {f"target_{k}": (batch[k][:room, :, :n] >= 0.5).cpu().numpy()
                    for k in ("frame", "onset") if k in batch}
         for i in range(probs["frame"].shape[0]):
@@ -232,3 +231,4 @@ class SupervisedSalience(Task):
             self.log("val/frame_f1_notes", scores["frame_f1_notes"], sync_dist=True)
             self.log("val/threshold_frame", float(self.decode_thresholds[0]), sync_dist=True)
             self.log("val/threshold_onset", float(self.decode_thresholds[1]), sync_dist=True)
+            self.log("val/threshold_offset", float(self.decode_thresholds[2]), sync_dist=True)

@@ -2,9 +2,13 @@
 
 The rule, as in Onsets and Frames: a note starts at an onset peak (a local maximum in time of
 the onset probability above ``onset_threshold``) and lasts while the frame probability stays
-above ``frame_threshold``, ending early if the same key is struck again. Notes shorter than
-``min_duration`` are dropped. Without an onset head (or with ``infer_onsets``) runs of active
-frames that no onset explains become notes too (basic-pitch does the same).
+above ``frame_threshold``, ending early if the same key is struck again. With an offset head the
+note also ends at the first offset peak after its onset (a local maximum of the offset
+probability above ``offset_threshold``), whichever comes first: a sustained frame activation
+(pedal, ringing strings, a confident net) no longer runs on past the release the offset head
+heard. Without an offset head notes end as before. Notes shorter than ``min_duration`` are
+dropped. Without an onset head (or with ``infer_onsets``) runs of active frames that no onset
+explains become notes too (basic-pitch does the same).
 
 Frames are centered (frame ``i`` is time ``i / frame_rate``, see wavespace.labels), so a roll
 built by ``labels.notes_to_roll`` decodes back to its notes, quantized to frames.
@@ -12,7 +16,9 @@ built by ``labels.notes_to_roll`` decodes back to its notes, quantized to frames
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -25,18 +31,31 @@ class DecodeParams:
 
     frame_threshold: float = 0.5
     onset_threshold: float = 0.5
+    offset_threshold: float = 0.5    # above 1 (e.g. 1.01): the offset head is ignored
     min_duration: float = 0.03       # seconds; shorter notes are dropped
     onset_mode: str = "peak"         # "peak": local maxima; "edge": first frame above threshold
     infer_onsets: bool = False       # also make notes from frame runs no onset explains
     min_midi: int = 21
     default_velocity: float = 80.0   # when neither a velocity head nor onset probs exist
 
-    def with_thresholds(self, frame: float | None = None, onset: float | None = None) -> DecodeParams:
+    def with_thresholds(self, frame: float | None = None, onset: float | None = None,
+                        offset: float | None = None) -> DecodeParams:
         return replace(
             self,
             frame_threshold=self.frame_threshold if frame is None else float(frame),
             onset_threshold=self.onset_threshold if onset is None else float(onset),
+            offset_threshold=self.offset_threshold if offset is None else float(offset),
         )
+
+    @classmethod
+    def from_config(cls, decoding: Mapping[str, Any], thresholds: Sequence[float],
+                    **overrides: Any) -> DecodeParams:
+        """The rule a model stores: its ``decoding`` config, its tuned [frame, onset, offset]
+        thresholds (a checkpoint from before offsets holds two), then any override not None."""
+        names = ("frame_threshold", "onset_threshold", "offset_threshold")
+        params = {**dict(decoding), **{k: float(v) for k, v in zip(names, thresholds)}}
+        params.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**params)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -78,8 +97,10 @@ def decode_notes(
     frame_rate: float,
     params: DecodeParams | None = None,
     velocity: np.ndarray | None = None,
+    offset: np.ndarray | None = None,
 ) -> Notes:
-    """Notes from probabilities ``frame`` and ``onset`` [n_keys, T] (``velocity`` optional, 0..1)."""
+    """Notes from probabilities ``frame`` and ``onset`` [n_keys, T] (``velocity`` and ``offset``
+    optional, 0..1)."""
     p = params or DecodeParams()
     frame = np.asarray(frame, dtype=np.float32)
     k_n, t_n = frame.shape
@@ -88,19 +109,25 @@ def decode_notes(
 
     keys = np.zeros(0, np.int64)
     start = np.zeros(0, np.int64)
-    end = np.zeros(0, np.int64)
+    end = frame_end = np.zeros(0, np.int64)  # frame_end: where the frame rule alone ends a note
     if onset is not None:
         onset = np.asarray(onset, dtype=np.float32)
         peaks = onset_peaks(onset, p.onset_threshold, p.onset_mode)
         keys, start = np.nonzero(peaks)
         # A note runs from its onset while the frame stays active (the onset frame itself always
-        # counts), and stops at the next onset of the same key.
+        # counts), and stops at the next onset of the same key...
         next_inactive = np.pad(_next_true(~active), ((0, 0), (0, 1)), constant_values=t_n)
         next_peak = np.pad(_next_true(peaks), ((0, 0), (0, 1)), constant_values=t_n)
-        end = np.minimum(next_inactive[keys, start + 1], next_peak[keys, start + 1])
+        frame_end = end = np.minimum(next_inactive[keys, start + 1], next_peak[keys, start + 1])
+        if offset is not None:  # ... or at its first offset peak (the frame at the note's end)
+            ends = onset_peaks(np.asarray(offset, dtype=np.float32), p.offset_threshold, "peak")
+            next_end = np.pad(_next_true(ends), ((0, 0), (0, 1)), constant_values=t_n)
+            end = np.minimum(frame_end, next_end[keys, start + 1])
     if onset is None or p.infer_onsets:
+        # Frames an onset's note holds under the frame rule are explained even where an offset
+        # peak ended the note earlier: its sustained tail must not become a note of its own.
         covered = np.zeros_like(active)
-        note_idx, frame_idx = expand_spans(start, end)
+        note_idx, frame_idx = expand_spans(start, frame_end)
         covered[keys[note_idx], frame_idx] = True
         k2, s2, e2 = _runs(active & ~covered)
         keys, start, end = np.concatenate([keys, k2]), np.concatenate([start, s2]), np.concatenate([end, e2])

@@ -117,5 +117,5 @@ def transcribe_audio(model: Transcriber, audio: np.ndarray, params: Any = None, 
     probs = predict_activations(model, audio, **chunking)
     params = params or model.decode_params()
     notes = decode_notes(probs["frame"], probs.get("onset"), float(model.features.frame_rate), params,
-                         probs.get("velocity"))
+                         probs.get("velocity"), probs.get("offset"))
     return notes, probs

@@ -1,0 +1,116 @@
+"""Turn a finished training run into a shipped model: a slim checkpoint plus its metadata.
+
+``python -m wavespace.pretrained publish RUN --name piano-cpu --bench outputs/bench/transcription_quality/results.json``
+
+The slim checkpoint keeps what inference and :func:`wavespace.load` need (the state dict: net
+weights, the front-end's buffers such as CQT kernels and fitted normalisation statistics, and
+the tuned decision thresholds; the hyper-parameters; the run config and provenance) and drops
+what only resuming training needs (optimizer and scheduler state, loop and callback state), so
+the file is a fraction of the size and holds nothing a user cannot use. The metadata JSON says
+where the model came from (preset, training command, code version of the training run and of
+this step, source checkpoint and its sha256) and how good it is (the run's validation and test
+metrics; the bench's pooled rows and command speed when ``--bench`` is given, refused if that
+bench measured another checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from wavespace.config import config_dir
+from wavespace.files import atomic_path, resolve_checkpoint, write_json
+from wavespace.pretrained import PretrainedError, folder, is_name
+
+KEEP = ("state_dict", "hyper_parameters", "wavespace")   # everything else is training state
+METRIC_WORDS = ("f1", "precision", "recall", "accuracy", "threshold")
+BENCH_KEYS = ("soundfonts", "seconds", "systems", "command")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def slim(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a training checkpoint that inference and ``wavespace.load`` read."""
+    if "wavespace" not in ckpt or "state_dict" not in ckpt:
+        raise PretrainedError("This checkpoint was not written by wavespace.train (it has no 'wavespace' "
+                              "entry), so it cannot be rebuilt by name; publish a run of wavespace.train.")
+    if "decode_thresholds" not in ckpt["state_dict"]:
+        target = ckpt["wavespace"]["config"].get("model", {}).get("_target_")
+        raise PretrainedError(f"This checkpoint holds a {target}, not a transcription model (no tuned "
+                              f"decision thresholds): only transcribers can be shipped.")
+    return {k: ckpt[k] for k in KEEP if k in ckpt}
+
+
+def run_metrics(ckpt_path: Path) -> dict[str, float]:
+    """Validation / test scores from the run's metrics.json (``<run>/checkpoints/x.ckpt``)."""
+    summary = ckpt_path.parent.parent / "metrics.json"
+    if not summary.is_file():
+        return {}
+    metrics = json.loads(summary.read_text()).get("metrics", {})
+    return {k: v for k, v in sorted(metrics.items())
+            if k.startswith(("val/", "test/")) and any(w in k for w in METRIC_WORDS)}
+
+
+def bench_summary(bench: Path, ckpt_path: Path) -> dict[str, Any]:
+    """The bench's results for this very checkpoint (per-piece lists left out)."""
+    if not bench.is_file():
+        raise PretrainedError(f"No bench results at {bench}: run `python bench/transcription_quality.py "
+                              f"--ckpt {ckpt_path} --command-rtf` first, or leave --bench out.")
+    result = json.loads(bench.read_text())
+    measured = result.get("checkpoint")
+    try:
+        same = measured is not None and resolve_checkpoint(measured).resolve() == ckpt_path.resolve()
+    except FileNotFoundError:
+        same = False
+    if not same:
+        raise PretrainedError(f"The bench results in {bench} are of {measured}, not of the checkpoint being "
+                              f"published ({ckpt_path}); bench this one (--ckpt {ckpt_path}) or leave --bench out.")
+    return {"results": str(bench), **{k: result[k] for k in BENCH_KEYS if k in result}}
+
+
+def publish(run: str | Path, name: str, to: Path | None = None, bench: str | Path | None = None,
+            preset: str | None = None, command: str | None = None) -> tuple[Path, Path]:
+    """Write ``<to>/<name>.ckpt`` (slim) and ``<to>/<name>.json``; returns both paths."""
+    import torch
+
+    from wavespace.provenance import code_version, provenance
+
+    if not is_name(name):
+        raise PretrainedError(f"'{name}' cannot name a shipped model: use letters, digits and dashes "
+                              f"(no folder, no extension), e.g. piano-cpu.")
+    src = resolve_checkpoint(run)
+    ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    small = slim(ckpt)
+    to = Path(to) if to is not None else folder()
+    dst = to / f"{name}.ckpt"
+    with atomic_path(dst) as tmp:
+        torch.save(small, tmp)
+    info = small["wavespace"]
+    preset = preset or info["config"].get("name")
+    if command is None and (Path(config_dir()) / "experiment" / f"{preset}.yaml").is_file():
+        command = f"python -m wavespace.train experiment={preset}"
+    thresholds = small["state_dict"]["decode_thresholds"].tolist()
+    meta = {
+        "name": name, "file": dst.name, "bytes": dst.stat().st_size, "sha256": sha256(dst),
+        "preset": preset,
+        "training_command": command,
+        "code_version": (info.get("provenance") or {}).get("code_version"),
+        "libraries": (info.get("provenance") or {}).get("libraries"),
+        "published_with": code_version(), "publish_libraries": provenance()["libraries"],
+        "run_id": info.get("run_id"), "source_checkpoint": str(src), "source_bytes": src.stat().st_size,
+        "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
+        "thresholds": dict(zip(("frame", "onset", "offset"), thresholds)),
+        "decoding": (small.get("hyper_parameters") or {}).get("decoding"),
+        "metrics": run_metrics(src),
+    }
+    if bench is not None:
+        meta["bench"] = bench_summary(Path(bench), src)
+    return dst, write_json(to / f"{name}.json", meta)

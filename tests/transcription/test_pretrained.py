@@ -1,0 +1,97 @@
+"""Shipped models: a run published as a slim checkpoint reloads by name with identical outputs,
+is the default of both transcribe command forms, and the inference path never imports Lightning."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import wavespace
+import wavespace.pretrained as pretrained
+from tests.conftest import child_env, run_cli
+from wavespace.loading import load_transcriber
+from wavespace.pretrained.publish import publish
+
+
+@pytest.fixture
+def shelf(tmp_path, monkeypatch):
+    """An empty model folder in place of the package's own (WAVESPACE_PRETRAINED_DIR)."""
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    monkeypatch.setenv(pretrained.ENV, str(folder))
+    return folder
+
+
+def _audio(seconds: float = 2.0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(0).standard_normal((1, int(22050 * seconds))).astype(np.float32) * 0.1)
+
+
+def test_a_published_run_reloads_by_name_with_identical_outputs(tiny_run, shelf):
+    ckpt, meta_path = publish(tiny_run.run_dir, "tiny-test", bench=None)
+    assert (ckpt, meta_path) == (shelf / "tiny-test.ckpt", shelf / "tiny-test.json")
+    assert ckpt.stat().st_size < tiny_run.checkpoint.stat().st_size  # no optimizer / loop state
+    assert "optimizer_states" not in torch.load(ckpt, weights_only=True)
+    x = _audio()
+    for load in (wavespace.load, load_transcriber):  # the task, and the inference-only model
+        by_run, by_name = load(str(tiny_run.run_dir)), load("tiny-test")
+        a, b = by_run.predict_audio(x), by_name.predict_audio(x)
+        assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+        assert by_name.decode_params() == by_run.decode_params()
+    meta = json.loads(meta_path.read_text())
+    stored = torch.load(tiny_run.checkpoint, weights_only=True)["state_dict"]["decode_thresholds"].tolist()
+    assert [meta["thresholds"][k] for k in ("frame", "onset", "offset")] == stored and meta["bytes"] == ckpt.stat().st_size
+    assert meta["preset"] and meta["code_version"] and "val/note_f1" in meta["metrics"]
+    assert "tiny-test" in pretrained.names() and "tiny-test" in pretrained.available()
+
+
+def test_bench_numbers_are_kept_only_for_the_checkpoint_they_measured(tiny_run, shelf, tmp_path):
+    results = tmp_path / "results.json"
+    systems = {"wavespace": {"b/all": {"frame_f1": 0.7, "note_f1": 0.8, "note_offset_f1": 0.4, "rtf": 0.02}}}
+    results.write_text(json.dumps({"checkpoint": str(tiny_run.run_dir), "systems": systems, "pieces": ["x"]}))
+    _, meta_path = publish(tiny_run.run_dir, "tiny-test", bench=results)
+    bench = json.loads(meta_path.read_text())["bench"]
+    assert bench["systems"] == systems and "pieces" not in bench
+    results.write_text(json.dumps({"checkpoint": str(tmp_path / "other-run"), "systems": systems}))
+    with pytest.raises(pretrained.PretrainedError, match="not of the checkpoint being published"):
+        publish(tiny_run.run_dir, "tiny-test", bench=results)
+
+
+def test_unknown_and_unbuilt_names_say_what_exists_and_how_to_make_it(shelf):
+    with pytest.raises(pretrained.PretrainedError, match=r"'piano-cpu' is not in this installation yet .*`make pretrained`"):
+        wavespace.load("piano-cpu")
+    (shelf / "mine.json").write_text("{}")
+    with pytest.raises(pretrained.PretrainedError, match="shipped model by name: mine, piano-cpu"):
+        wavespace.load("piano")
+
+
+def test_transcribe_without_a_checkpoint_uses_the_default_shipped_model(tiny_run, shelf, tmp_path, capsys):
+    """Both command forms: `python -m wavespace.transcribe input= output=` (Hydra) and
+    `wavespace-transcribe OUT IN.wav` (basic-pitch's), neither naming a checkpoint."""
+    import soundfile as sf
+
+    from wavespace.transcribe import cli
+
+    publish(tiny_run.run_dir, pretrained.DEFAULT)
+    wav = tmp_path / "song.wav"
+    sf.write(wav, _audio(1.0)[0].numpy(), 22050)
+    run_cli("wavespace.transcribe", f"input={wav}", f"output={tmp_path / 'hydra'}", "progress=false",
+            tmp_path=tmp_path, env=child_env(tmp_path, WAVESPACE_PRETRAINED_DIR=str(shelf)))
+    assert cli([str(tmp_path / "bp"), str(wav), "--quiet"]) == 0
+    assert "wrote 1 MIDI file" in capsys.readouterr().out
+    assert (tmp_path / "hydra" / "song.mid").is_file() and (tmp_path / "bp" / "song.mid").is_file()
+
+
+def test_inference_loads_no_lightning(tiny_run):
+    """Start-up: loading a transcriber and reading/writing files imports neither Lightning nor
+    torchmetrics (seconds of imports on a small CPU); wavespace.load (the task) still can."""
+    code = ("import sys; from wavespace.loading import load_transcriber; import wavespace.transcribe; "
+            "import wavespace.transcription.outputs, wavespace.data.midi; "
+            f"m = load_transcriber({str(tiny_run.run_dir)!r}); "
+            "print(type(m).__name__, sorted({n.split('.')[0] for n in sys.modules} & {'lightning', 'torchmetrics', 'wandb'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.split() == ["Transcriber", "[]"], out.stderr
