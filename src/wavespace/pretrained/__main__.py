@@ -43,7 +43,8 @@ def show(name: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also what tests/test_docs.py checks documented commands against)."""
     ap = argparse.ArgumentParser(prog="python -m wavespace.pretrained", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -56,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     pub.add_argument("--preset", help="the training preset (default: the run config's name)")
     pub.add_argument("--train-command", help="the exact training command (default: from the preset)")
     pub.add_argument("--dir", help=f"where to publish (default {pretrained.folder()})")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     with reported_errors():
         if args.command == "list":
             for name in pretrained.names():
