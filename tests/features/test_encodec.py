@@ -87,3 +87,14 @@ def test_missing_weights_directory_is_a_clear_error(tmp_path):
 def test_wrong_geometry_names_the_geometry_to_use():
     with pytest.raises(FrontendConfigError, match="geometry=encodec24k"):
         EncodecLatents(22050, 256, weights="random")
+
+
+def test_cpu_groups_of_clips_give_the_whole_batch_encoder_output():
+    """On the CPU the convolutions run on groups of clips (cache), the LSTM on the batch: the
+    latents are those of transformers' own encoder forward on the whole batch."""
+    from wavespace.features.encodec import CPU_TILE_SAMPLES
+
+    fe = EncodecLatents(SR, HOP, weights="random", center=False, random_num_filters=8)
+    x = torch.randn(3, CPU_TILE_SAMPLES // 2 + 1)  # one clip per group: three groups
+    with torch.no_grad():
+        torch.testing.assert_close(fe(x)[:, 0], fe.encoder(x.unsqueeze(1)))

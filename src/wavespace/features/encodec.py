@@ -20,6 +20,13 @@ default ``facebook/encodec_24khz``; needs internet or the Hugging Face cache), o
 local directory written by ``save_pretrained`` / ``hf download``. The encoder is
 frozen (no gradients) and stays in eval mode even when Lightning calls ``model.train()``. Its
 weights are part of the state dict, so checkpoints are self-contained (about 30 MB).
+
+Speed on the CPU: the convolutions before the LSTM keep 32-512 channels at up to the audio rate
+(6 MB per layer for one 2 s clip), so a batch of 32 clips streams ~200 MB per layer through
+memory and ran 2.5x slower than one clip at a time (bench/features.py, issue 14). On the CPU
+they therefore run on groups of clips of about :data:`CPU_TILE_SAMPLES` samples, which stay in
+cache, and the LSTM and the last convolution, which gain from batching, run on the whole batch.
+Each clip is independent through the convolutions, so the output is the same.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import torch.nn.functional as F
 from wavespace.features.base import Frontend, FrontendConfigError
 
 DEFAULT_MODEL = "facebook/encodec_24khz"
+CPU_TILE_SAMPLES = 2**17  # audio samples per group of clips in the CPU convolutions (~5 s)
 
 
 def _load_encodec(weights: str, model_name: str, seed: int, random_num_filters: int = 32):  # -> transformers.EncodecModel
@@ -98,6 +106,7 @@ class EncodecLatents(Frontend):
                 f"normalize={cfg.normalize}")
         self.encoder = model.encoder
         del model  # drop decoder and quantizer
+        self._split = _first_recurrent_layer(self.encoder.layers)
         self.encoder.requires_grad_(False)
         self.encoder.eval()
         self.sample_rate, self.hop_length = int(sample_rate), model_hop
@@ -130,5 +139,28 @@ class EncodecLatents(Frontend):
         n = self.n_frames(audio.shape[-1])
         if self.center:
             audio = F.pad(audio, (self.hop_length // 2, 0))
-        latents = self.encoder(audio.unsqueeze(1))  # [B, 128, frames]
+        hidden = audio.unsqueeze(1)
+        if audio.device.type == "cpu":
+            layers = list(self.encoder.layers)
+            per_group = max(1, CPU_TILE_SAMPLES // max(1, audio.shape[-1]))
+            hidden = torch.cat([_run(layers[:self._split], group)
+                                for group in hidden.split(per_group)])
+            latents = _run(layers[self._split:], hidden)
+        else:
+            latents = self.encoder(hidden)  # [B, 128, frames]
         return latents[..., :n].unsqueeze(1)
+
+
+def _first_recurrent_layer(layers: torch.nn.ModuleList) -> int:
+    """Index of the encoder's LSTM block (everything before it is per-clip convolution), or
+    ``len(layers)`` if a future transformers version has none."""
+    for i, layer in enumerate(layers):
+        if any(isinstance(m, torch.nn.RNNBase) for m in layer.modules()):
+            return i
+    return len(layers)
+
+
+def _run(layers: list[torch.nn.Module], hidden: torch.Tensor) -> torch.Tensor:
+    for layer in layers:
+        hidden = layer(hidden)
+    return hidden
