@@ -37,11 +37,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 from wavespace.features.base import Frontend, FrontendConfigError
 
 DEFAULT_MODEL = "facebook/encodec_24khz"
-CPU_TILE_SAMPLES = 2**17  # audio samples per group of clips in the CPU convolutions (~5 s)
+CPU_TILE_SAMPLES = 2**15  # audio samples per group of clips in the CPU convolutions (~1.4 s)
 
 
 def _load_encodec(weights: str, model_name: str, seed: int, random_num_filters: int = 32):  # -> transformers.EncodecModel
@@ -143,9 +144,10 @@ class EncodecLatents(Frontend):
         if audio.device.type == "cpu":
             layers = list(self.encoder.layers)
             per_group = max(1, CPU_TILE_SAMPLES // max(1, audio.shape[-1]))
-            hidden = torch.cat([_run(layers[:self._split], group)
-                                for group in hidden.split(per_group)])
-            latents = _run(layers[self._split:], hidden)
+            with parametrize.cached():  # weight-normed kernels computed once, not once per group
+                hidden = torch.cat([_run(layers[:self._split], group)
+                                    for group in hidden.split(per_group)])
+                latents = _run(layers[self._split:], hidden)
         else:
             latents = self.encoder(hidden)  # [B, 128, frames]
         return latents[..., :n].unsqueeze(1)
