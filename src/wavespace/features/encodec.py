@@ -23,10 +23,11 @@ weights are part of the state dict, so checkpoints are self-contained (about 30 
 
 Speed on the CPU: the convolutions before the LSTM keep 32-512 channels at up to the audio rate
 (6 MB per layer for one 2 s clip), so a batch of 32 clips streams ~200 MB per layer through
-memory and ran 2.5x slower than one clip at a time (bench/features.py, issue 14). On the CPU
-they therefore run on groups of clips of about :data:`CPU_TILE_SAMPLES` samples, which stay in
-cache, and the LSTM and the last convolution, which gain from batching, run on the whole batch.
-Each clip is independent through the convolutions, so the output is the same.
+memory and ran at 0.4-0.5x the speed of one clip at a time (bench/features.py, issue 14). On
+the CPU they therefore run on groups of clips of at most :data:`CPU_TILE_SAMPLES` samples (one
+2 s clip: groups of two were already slower), and the LSTM and the last convolution, which gain
+from batching (3x), run on the whole batch. Each clip is independent through the convolutions,
+so the output is the same (tests/features/test_encodec.py pins it to transformers' forward).
 """
 
 from __future__ import annotations
