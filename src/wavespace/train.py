@@ -120,7 +120,7 @@ def _check_search_is_a_multirun() -> None:
 def check_config(cfg: DictConfig) -> None:
     """Config mistakes that would otherwise end in a traceback mid-run, caught before the run
     directory is written (each a one-paragraph ConfigError)."""
-    from wavespace.tasks.schedules import unbounded_schedule_error
+    from wavespace.tasks.schedules import check_span, no_time_budget_error, unbounded_schedule_error
 
     _check_search_is_a_multirun()
     for key in ("batch_size", "eval_batch_size"):
@@ -131,7 +131,10 @@ def check_config(cfg: DictConfig) -> None:
     trainer = cfg.get("trainer") or {}
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
     scheduler = (cfg.get("model") or {}).get("scheduler")
-    if max_epochs == -1 and max_steps in (-1, None) and scheduler is not None:
+    span = check_span(scheduler.get("span", "steps")) if scheduler is not None else None
+    if span == "time" and trainer.get("max_time") is None:
+        raise no_time_budget_error()
+    if max_epochs == -1 and max_steps in (-1, None) and span == "steps":
         raise unbounded_schedule_error(scheduler.get("_target_", scheduler))
 
 

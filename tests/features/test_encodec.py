@@ -147,3 +147,14 @@ def test_features_encodec_without_network_fails_at_once_through_train(tmp_path):
     assert "cannot be reached" in proc.stderr and "features.weights=DIR" in proc.stderr
     assert "Retrying" not in proc.stdout + proc.stderr
     assert not (tmp_path / "outputs" / "runs").exists()  # stopped before the run directory
+
+
+def test_cpu_groups_of_clips_give_the_whole_batch_encoder_output():
+    """On the CPU the convolutions run on groups of clips (cache), the LSTM on the batch: the
+    latents are those of transformers' own encoder forward on the whole batch."""
+    from wavespace.features.encodec import CPU_TILE_SAMPLES
+
+    fe = EncodecLatents(SR, HOP, weights="random", center=False, random_num_filters=8)
+    x = torch.randn(3, CPU_TILE_SAMPLES // 2 + 1)  # one clip per group: three groups
+    with torch.no_grad():
+        torch.testing.assert_close(fe(x)[:, 0], fe.encoder(x.unsqueeze(1)))

@@ -21,6 +21,14 @@ without network that fails at once, not after the hub client's ~30 s of retries)
 local directory written by ``save_pretrained`` / ``hf download``. The encoder is
 frozen (no gradients) and stays in eval mode even when Lightning calls ``model.train()``. Its
 weights are part of the state dict, so checkpoints are self-contained (about 30 MB).
+
+Speed on the CPU: the convolutions before the LSTM keep 32-512 channels at up to the audio rate
+(6 MB per layer for one 2 s clip), so a batch of 32 clips streams ~200 MB per layer through
+memory and ran at 0.4-0.5x the speed of one clip at a time (bench/features.py, issue 14). On
+the CPU they therefore run on groups of clips of at most :data:`CPU_TILE_SAMPLES` samples (one
+2 s clip: groups of two were already slower), and the LSTM and the last convolution, which gain
+from batching (3x), run on the whole batch. Each clip is independent through the convolutions,
+so the output is the same (tests/features/test_encodec.py pins it to transformers' forward).
 """
 
 from __future__ import annotations
@@ -31,10 +39,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 from wavespace.features.base import Frontend, FrontendConfigError
 
 DEFAULT_MODEL = "facebook/encodec_24khz"
+CPU_TILE_SAMPLES = 2**15  # audio samples per group of clips in the CPU convolutions (~1.4 s)
 
 
 def _hub_unreachable(timeout: float = 3.0) -> str | None:
@@ -136,6 +146,7 @@ class EncodecLatents(Frontend):
                 f"normalize={cfg.normalize}")
         self.encoder = model.encoder
         del model  # drop decoder and quantizer
+        self._split = _first_recurrent_layer(self.encoder.layers)
         self.encoder.requires_grad_(False)
         self.encoder.eval()
         self.sample_rate, self.hop_length = int(sample_rate), model_hop
@@ -168,5 +179,29 @@ class EncodecLatents(Frontend):
         n = self.n_frames(audio.shape[-1])
         if self.center:
             audio = F.pad(audio, (self.hop_length // 2, 0))
-        latents = self.encoder(audio.unsqueeze(1))  # [B, 128, frames]
+        hidden = audio.unsqueeze(1)
+        if audio.device.type == "cpu":
+            layers = list(self.encoder.layers)
+            per_group = max(1, CPU_TILE_SAMPLES // max(1, audio.shape[-1]))
+            with parametrize.cached():  # weight-normed kernels computed once, not once per group
+                hidden = torch.cat([_run(layers[:self._split], group)
+                                    for group in hidden.split(per_group)])
+                latents = _run(layers[self._split:], hidden)
+        else:
+            latents = self.encoder(hidden)  # [B, 128, frames]
         return latents[..., :n].unsqueeze(1)
+
+
+def _first_recurrent_layer(layers: torch.nn.ModuleList) -> int:
+    """Index of the encoder's LSTM block (everything before it is per-clip convolution), or
+    ``len(layers)`` if a future transformers version has none."""
+    for i, layer in enumerate(layers):
+        if any(isinstance(m, torch.nn.RNNBase) for m in layer.modules()):
+            return i
+    return len(layers)
+
+
+def _run(layers: list[torch.nn.Module], hidden: torch.Tensor) -> torch.Tensor:
+    for layer in layers:
+        hidden = layer(hidden)
+    return hidden

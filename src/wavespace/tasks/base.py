@@ -93,13 +93,19 @@ class Task(L.LightningModule):
         optimizer = self.optimizer_factory(params)
         if self.scheduler_factory is None:
             return optimizer
-        estimate = self.trainer.estimated_stepping_batches
-        if not math.isfinite(estimate):  # max_epochs=-1: a schedule over "all steps" has no length
-            from wavespace.tasks.schedules import unbounded_schedule_error
+        from wavespace.tasks.schedules import (
+            lightning_time_budget,
+            scheduler_span,
+            unbounded_schedule_error,
+        )
 
+        span = scheduler_span(self.scheduler_factory)
+        extra = {"time_budget": lightning_time_budget(self.trainer)} if span == "time" else {}
+        estimate = self.trainer.estimated_stepping_batches
+        if not math.isfinite(estimate) and span != "time":  # max_epochs=-1: "all steps" has no length
             raise unbounded_schedule_error(getattr(self.scheduler_factory, "func", self.scheduler_factory))
-        total = int(estimate)
-        scheduler = self.scheduler_factory(optimizer, total_steps=total)
+        total = int(estimate) if math.isfinite(estimate) else None
+        scheduler = self.scheduler_factory(optimizer, total_steps=total, **extra)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # -- figures -----------------------------------------------------------------------------
