@@ -175,7 +175,7 @@ def test_a_front_end_the_exporter_refuses_stays_in_python(tiny_runs, tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["ckpt=RUN", "format=tflite"], "Unknown export format 'tflite'"),
-    (["ckpt=/nonexistent/best.ckpt"], "Cannot load checkpoint /nonexistent/best.ckpt"),
+    (["ckpt=/nonexistent/best.ckpt"], "/nonexistent/best.ckpt' is not an existing checkpoint file or run directory"),
     (["ckpt=AUTOENCODER"], "not a transcription model"),
 ])
 def test_bad_requests_are_one_paragraph_and_write_nothing(args, message, tiny_runs, tmp_path):
