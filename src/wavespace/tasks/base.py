@@ -134,13 +134,16 @@ class Task(L.LightningModule):
             total = self._train_sums.get(name)
             self._train_sums[name] = value if total is None else total.to(value.device) + value
         self._train_count += int(batch_size)
-        trainer = self.trainer
+        self._train_step_names = tuple(step)
+        trainer = self._trainer
+        if trainer is None:  # a step called by hand (a notebook): nothing to log to
+            return
         connector = getattr(trainer, "_logger_connector", None)
         if trainer.fast_dev_run or connector is None or connector.should_update_logs:
             for name in step:
                 host = values[name].detach().to("cpu", copy=True)  # the one wait of a logging step
                 self.log(f"train/{name}_step", host, prog_bar=True, on_step=True, on_epoch=False, batch_size=batch_size)
-        self._train_step_names = tuple(step)
+
     def on_train_epoch_end(self) -> None:
         """The epoch means of what ``log_train`` gathered: one host read per epoch."""
         sums, count = self._train_sums, self._train_count
