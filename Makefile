@@ -44,11 +44,12 @@ format: install  ## ruff format + import sorting
 	$(VENV)/bin/ruff format .
 
 bench: install  ## benchmarks under bench/ (each prints ratios against the obvious alternative)
-	for b in bench/*.py; do case $$b in bench/transcription_quality.py|bench/autoencoders.py|bench/harmonic_salience.py) continue;; esac; \
+	for b in bench/*.py; do case $$b in bench/transcription_quality.py|bench/autoencoders.py|bench/harmonic_salience.py|bench/memory_scale.py) continue;; esac; \
 		echo "== $$b"; $(PY) $$b || exit 1; done
 	@echo "(transcription quality against basic-pitch: make bench-transcription, ~45 min)"
 	@echo "(autoencoders, study 1: make bench-autoencoders, ~1 h)"
 	@echo "(study 2, harmonic salience vs baselines: make bench-harmonic, hours on 2 CPU cores; ARGS=--quick smoke)"
+	@echo "(peak memory and dataset-size scaling: make bench-memory, ~15 min)"
 
 prepare: install  ## precompute a feature cache: make prepare ARGS="data=maestro features=cqt"
 	$(PY) -m wavespace.prepare $(ARGS)
@@ -162,7 +163,7 @@ bench-harmonic: install  ## study 2: harmonic salience vs CQT peaks and harmonic
 # The other entry points, each passing ARGS through (Hydra overrides; `analyze` takes a
 # sub-command first). `python -m wavespace.<entry> --help` says what each accepts.
 .PHONY: transcribe evaluate analyze export multirun search notebooks-test precommit \
-	bench-throughput bench-features bench-cqt
+	bench-throughput bench-features bench-cqt bench-memory
 
 transcribe: install  ## audio -> MIDI: make transcribe ARGS="ckpt=RUN_DIR_OR_CKPT input=FILE_OR_DIR output=DIR"
 	$(PY) -m wavespace.transcribe $(ARGS)
@@ -188,8 +189,11 @@ notebooks-test: install  ## execute every notebook headless against a tiny run (
 precommit: install  ## every pre-commit hook (ruff, whitespace, YAML, large files) on every file
 	$(VENV)/bin/pre-commit run --all-files
 
-bench-throughput: install  ## Lightning vs a plain PyTorch loop on the default run; share of step time waiting for data
+bench-throughput: install  ## Lightning vs a plain PyTorch loop (default run, transcription preset), data wait; ARGS="--device cuda --batch-size 64"
 	OMP_NUM_THREADS=1 $(PY) bench/train_throughput.py $(ARGS)
+
+bench-memory: install  ## peak RSS of make train, the transcription preset and transcribe (1 vs 10 min); steps/s vs dataset size
+	OMP_NUM_THREADS=1 $(PY) bench/memory_scale.py $(ARGS)
 
 bench-features: install  ## batched front-ends (nnAudio / torch) vs librosa one clip at a time
 	OMP_NUM_THREADS=1 $(PY) bench/features.py $(ARGS)

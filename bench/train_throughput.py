@@ -1,184 +1,376 @@
-"""Training throughput of the default run: Lightning vs the same model and batches in a plain
-PyTorch loop, and the share of step time spent waiting for data.
+"""Training throughput: Lightning as ``python -m wavespace.train`` runs it vs the same model and
+batches in a plain PyTorch loop, for the default run and the transcription preset; the share of
+step time spent waiting for data; and (``--profile``) where Lightning's extra time goes.
 
-    python bench/train_throughput.py [--steps 30] [--workers 1] [--batch-size 16]
-    python bench/train_throughput.py --device cuda --precision bf16-mixed --workers 4 --batch-size 64
+    python bench/train_throughput.py                                    # CPU, both runs (~10 min loaded)
+    python bench/train_throughput.py --device cuda --batch-size 64      # GPU, both runs (a few minutes)
+    python bench/train_throughput.py --runs default --profile           # + cProfile of the Lightning step
     python bench/train_throughput.py --device cuda --batch-size 64 --generate-on device
 
-Both loops use the composed default config (synthetic data, CQT on the device, ConvSalienceNet),
-the same seed, the same DataLoader settings and the same optimizer; rounds alternate
-(plain, Lightning, plain, Lightning) so background load hits both alike. The first `--warmup`
-steps of each round are not timed.
+The Lightning side is ``wavespace.train.train`` itself: the composed config's callbacks (progress
+bar, LR monitor, checkpoints every 100 steps and at epoch ends, figures), the NaN guard, resume
+state and the checkpoint writer, with the CSV logger (``--logger default`` adds W&B offline). The
+plain loop builds the same data, model, optimizer and schedule from the same config and seed and
+takes the same steps: forward, loss, backward, gradient clipping, optimizer and scheduler step;
+nothing else. Rounds alternate (plain, Lightning, plain, Lightning, per run), so background load
+hits both alike; the first ``--warmup`` steps of each loop are not timed, and the device is
+synchronized only at the two ends of the timed window (a sync per step would hide the syncs the
+framework makes). "data wait" is the time the main process spends blocked in the DataLoader's
+``next()``; "cpu ms/step" is the main process's CPU time (less sensitive to other processes).
 
-``--device cuda`` runs both loops on the GPU (batches moved as Lightning moves them, every
-clock reading after ``torch.cuda.synchronize``); ``--precision bf16-mixed`` gives the plain loop
-the same bf16 autocast that Lightning's precision plugin uses. One untimed forward/backward
-runs on the device before the rounds, so that CUDA/cuDNN start-up does not fall into the first
-plain round's warm-up (its workers would fill the prefetch queue meanwhile and the plain loop
-would read batches that cost no waiting). For the same reason keep ``--steps`` well above
-``2 x --workers`` (the DataLoader's prefetch): otherwise the timed window is served from the
-queue filled during warm-up, not at the data pipeline's steady rate.
+``experiment=rendered_transcriber`` keeps its real net and batch size; its FluidSynth-rendered
+files are limited to what the timed steps need (``--n-files``, at most the preset's 160; they are
+rendered once into ``data/``). When the timed window spans an epoch end (GPU), validation is off
+in the Lightning run (the plain loop has none); the epoch-end checkpoint stays in.
 
-``--generate-on device`` (``data.generate_on=device``): the workers only draw each clip's random
-numbers, and the batch is synthesised on the device in the datamodule's ``on_after_batch_transfer``
-(the plain loop calls the same hook). The data wait is then the time from the end of one step to
-the start of the next: fetching the draws, the copy to the device and the synthesis (for both
-loops; ``bench/synth_generator.py`` times the generator alone).
+``--generate-on device`` (``data.generate_on=device``, default run): the workers only draw each
+clip's random numbers and the batch is synthesised on the device in the datamodule's
+``on_after_batch_transfer`` (the plain loop calls the same hook); that synthesis counts as data
+wait (``bench/synth_generator.py`` times the generator alone).
+
+``--device cuda`` runs both loops on the GPU with pinned DataLoader memory (one warm-up pass
+first: CUDA context, cuDNN, kernels). The NaN guard then reads its flag one step late
+(``nonfinite_check=auto``), and nothing in a step but the logging steps reads a device value.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from lightning.pytorch.utilities import move_data_to_device
+from torch.utils.data import dataloader as torch_dataloader
 
 from wavespace.config import config_dir
 
+RUNS = {"default": [], "rendered_transcriber": ["experiment=rendered_transcriber"]}
+PRESET_FILES, CROPS_PER_FILE = 160, 5  # rendered_transcriber: 160 files of ~21 s, >= 5 crops of 4 s each
+WAIT = [0.0]  # seconds the main process spent in DataLoader next() (both loops)
 
-def build(overrides: list[str]):
-    with initialize_config_dir(config_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=["run_dir=/tmp/ws-bench", "run_id=bench", *overrides])
-    L.seed_everything(0, verbose=False)
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model, features=instantiate(cfg.features))
-    return cfg, datamodule, model
+
+def _timed_next(next_fn):
+    def wrapper(self):
+        t0 = time.perf_counter()
+        try:
+            return next_fn(self)
+        finally:
+            WAIT[0] += time.perf_counter() - t0
+    return wrapper
+
+
+torch_dataloader._BaseDataLoaderIter.__next__ = _timed_next(torch_dataloader._BaseDataLoaderIter.__next__)
 
 
 def sync(device: torch.device) -> None:
-    """Wait for queued GPU work, so that wall-clock readings cover it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-class StepTimer(L.Callback):
-    """Wall time per step and the part of it between batches (= waiting for the next batch)."""
+def time_device_generation(dm, device: torch.device) -> None:
+    """``data.generate_on=device``: the batch is synthesised in ``on_after_batch_transfer``; count
+    that (synchronized at both ends, in both loops alike) as waiting for data too."""
+    if getattr(dm, "generate_on", "workers") != "device":
+        return
+    hook = dm.on_after_batch_transfer
 
-    def __init__(self, warmup: int, device: torch.device) -> None:
-        self.warmup, self.t_end, self.wait, self.start, self.stop = warmup, None, 0.0, None, None
-        self.device = device
+    def timed(batch, dataloader_idx):
+        sync(device)
+        t0 = time.perf_counter()
+        out = hook(batch, dataloader_idx)
+        sync(device)
+        WAIT[0] += time.perf_counter() - t0
+        return out
+
+    dm.on_after_batch_transfer = timed
+
+
+class Window:
+    """Wall time, main-process CPU time and data wait of the steps after the warm-up."""
+
+    def __init__(self, device: torch.device, steps: int) -> None:
+        self.device, self.steps = device, steps
+
+    def begin(self) -> None:
+        sync(self.device)
+        self.t0, self.cpu0, self.wait0 = time.perf_counter(), time.process_time(), WAIT[0]
+
+    def end(self) -> dict:
+        sync(self.device)
+        wall = time.perf_counter() - self.t0
+        return {"wall": wall, "step_ms": 1e3 * wall / self.steps,
+                "cpu_ms": 1e3 * (time.process_time() - self.cpu0) / self.steps, "wait": (WAIT[0] - self.wait0) / wall}
+
+
+class StepTimer(L.Callback):
+    """Opens the window at batch ``warmup`` and closes it after batch ``warmup + steps``."""
+
+    def __init__(self, warmup: int, steps: int, device: str, profile: bool = False) -> None:
+        self.warmup, self.window, self.n, self.result = warmup, Window(torch.device(device), steps), 0, None
+        self.profiler = __import__("cProfile").Profile() if profile else None
+
+    def setup(self, trainer, pl_module, stage):
+        time_device_generation(trainer.datamodule, self.window.device)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        sync(self.device)
-        now = time.perf_counter()
-        if batch_idx == self.warmup:
-            self.start = now if self.t_end is None else self.t_end
-        if batch_idx > self.warmup and self.t_end is not None:
-            self.wait += now - self.t_end
+        if self.n == self.warmup:
+            self.window.begin()
+            if self.profiler:
+                self.profiler.enable()
+        self.n += 1
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        sync(self.device)
-        self.t_end = time.perf_counter()
-        self.stop = self.t_end
+        if self.n == self.warmup + self.window.steps:
+            if self.profiler:
+                self.profiler.disable()
+            self.result = self.window.end()
+            if self.profiler:  # what one periodic checkpoint costs (written every 100 steps)
+                t0 = time.perf_counter()
+                trainer.save_checkpoint(Path(trainer.default_root_dir) / "checkpoints" / "bench-probe.ckpt")
+                self.result["save_ms"] = 1e3 * (time.perf_counter() - t0)
 
 
-def warm_up(overrides, device, precision):
-    """One forward/backward on the device (CUDA context, cuDNN/cuBLAS handles), not timed."""
-    from wavespace.data.datamodule import collate
-    from wavespace.data.synth_batched import Plans
+def compose_run(run: str, args, out: Path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
 
-    _, dm, model = build(overrides)
-    model.to(device).train()
-    items = [dm.train_set[i] for i in range(2)]
-    batch = dm.train_set.collate(items) if isinstance(dm.train_set, Plans) else collate(items)
-    batch = dm.on_after_batch_transfer(move_data_to_device(batch, device), 0)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision.startswith("bf16")):
-        out = model(model.inputs(batch))
-        loss = torch.stack(list(model.losses(out, batch).values())).sum()
-    loss.backward()
-    sync(device)
+    steps = args.warmup + args.steps
+    over = [*RUNS[run], f"trainer.max_steps={steps}", f"data.num_workers={args.workers}", "test=false",
+            f"logger={args.logger}", f"trainer.precision={args.precision}", "trainer.devices=1",
+            f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}"]
+    if args.batch_size:
+        over.append(f"data.batch_size={args.batch_size}")
+    if args.device == "cuda":
+        over.append("data.pin_memory=true")  # what a GPU run should use: asynchronous copies
+    if args.generate_on and run == "default":
+        over.append(f"data.generate_on={args.generate_on}")
+    with initialize_config_dir(config_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=over, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        batch = int(cfg.data.batch_size)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(out)
+            if run == "default":
+                cfg.data.train.length = (steps + 1) * batch
+            else:
+                files = args.n_files or min(PRESET_FILES, math.ceil((steps + 1) * batch / CROPS_PER_FILE))
+                cfg.data.train.n_files, cfg.data.val.n_files, cfg.data.test.n_files = files, 2, 2
+                if files * CROPS_PER_FILE < (steps + 1) * batch:  # epochs end inside the window
+                    cfg.trainer.limit_val_batches = 0
+    return cfg
 
 
-def run_lightning(overrides, steps, warmup, device, precision):
-    cfg, dm, model = build(overrides)
-    timer = StepTimer(warmup, device)
-    accelerator = "gpu" if device.type == "cuda" else device.type
-    trainer = L.Trainer(accelerator=accelerator, devices=1, precision=precision,
-                        max_steps=steps + warmup, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=cfg.trainer.gradient_clip_val,
-                        callbacks=[timer])
-    trainer.fit(model, datamodule=dm)
-    total = timer.stop - timer.start
-    return steps * dm.batch_size / total, timer.wait / total
+def run_lightning(run: str, args, profile: bool = False) -> tuple[dict, object]:
+    from omegaconf import open_dict
+
+    from wavespace.train import train
+
+    with tempfile.TemporaryDirectory(prefix="ws-bench-") as tmp:
+        cfg = compose_run(run, args, Path(tmp))
+        with open_dict(cfg):
+            cfg.callbacks.bench_timer = {"_target_": "__main__.StepTimer", "warmup": args.warmup,
+                                         "steps": args.steps, "device": args.device, "profile": profile}
+        L.seed_everything(cfg.seed, verbose=False)
+        _, objects = train(cfg)
+        [timer] = [c for c in objects["trainer"].callbacks if isinstance(c, StepTimer)]
+        if profile:
+            timer.profiler.save_ms = timer.result.get("save_ms", float("nan"))
+        return timer.result, timer.profiler
 
 
-def run_plain(overrides, steps, warmup, clip, device, precision):
-    cfg, dm, model = build(overrides)
-    model.to(device)
-    optimizer = model.optimizer_factory([p for p in model.parameters() if p.requires_grad])
-    model.train()
-    loader = iter(dm.train_dataloader())
-    bf16 = precision.startswith("bf16")
-    wait = 0.0
-    start = None
-    for i in range(steps + warmup):
-        if i == warmup:
-            sync(device)
-            start, wait = time.perf_counter(), 0.0
-        t0 = time.perf_counter()
-        batch = dm.on_after_batch_transfer(move_data_to_device(next(loader), device), 0)
-        sync(device)
-        wait += time.perf_counter() - t0
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(model.inputs(batch))
-            loss = torch.stack(list(model.losses(out, batch).values())).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-    sync(device)
-    total = time.perf_counter() - start
-    return steps * dm.batch_size / total, wait / total
+def run_plain(run: str, args) -> dict:
+    from hydra.utils import instantiate
+    from lightning.pytorch.utilities import move_data_to_device
+
+    with tempfile.TemporaryDirectory(prefix="ws-bench-") as tmp:
+        cfg = compose_run(run, args, Path(tmp))
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        device = torch.device(args.device)
+        from wavespace.loading import build_model
+
+        model = build_model(cfg).to(device).train()
+        dm = instantiate(cfg.data)
+        time_device_generation(dm, device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = model.optimizer_factory(params)
+        total = args.warmup + args.steps
+        scheduler = plain_scheduler(model, optimizer, total, cfg.trainer.get("max_time"))
+        clip = cfg.trainer.get("gradient_clip_val")
+        bf16 = args.precision.startswith("bf16")
+        window, loader = Window(device, args.steps), iter(dm.train_dataloader())
+        for i in range(total):
+            if i == args.warmup:
+                window.begin()
+            try:
+                batch = next(loader)
+            except StopIteration:
+                loader = iter(dm.train_dataloader())
+                batch = next(loader)
+            batch = dm.on_after_batch_transfer(move_data_to_device(batch, device), 0)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = model(model.inputs(batch))
+                loss = torch.stack(list(model.losses(out, batch).values())).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+        return window.end()
+
+
+def plain_scheduler(model, optimizer, total: int, max_time: str | None):
+    """The task's schedule as ``configure_optimizers`` builds it: over the steps, or (``span:
+    time``) over ``trainer.max_time`` on a clock started now."""
+    factory = model.scheduler_factory
+    if factory is None:
+        return None
+    try:
+        from wavespace.tasks.schedules import TimeBudget, scheduler_span
+    except ImportError:  # a wavespace before time-spanned schedules
+        return factory(optimizer, total_steps=total)
+    if scheduler_span(factory) != "time":
+        return factory(optimizer, total_steps=total)
+    d, h, m, sec = (int(x) for x in str(max_time).split(":"))
+    start = time.monotonic()
+    budget = TimeBudget(((d * 24 + h) * 60 + m) * 60 + sec, lambda: time.monotonic() - start)
+    return factory(optimizer, total_steps=total, time_budget=budget)
+
+
+def warm_up(args) -> None:
+    """CUDA context, cuDNN/cuBLAS handles and kernels, before any timed round."""
+    if args.device == "cuda":
+        saved = args.steps, args.warmup
+        args.steps, args.warmup = 2, 1
+        run_plain("default", args)
+        args.steps, args.warmup = saved
+
+
+# Where a Lightning step's time goes: cumulative seconds of these functions (cProfile), per step.
+PROFILE_ROWS = [
+    ("training_step (forward + loss)", "training_step"),
+    ("backward", "run_backward"),
+    ("optimizer step (AdamW)", "torch/optim/adamw?.py:.*\\((adamw?|_single_tensor_adam|_multi_tensor_adam)\\)"),
+    ("gradient clipping", "precision.py:.*\\(_clip_gradients\\)"),
+    ("self.log", "core/module.py:.*\\(log\\)"),
+    ("log_train (device sums)", "tasks/base.py:.*\\(log_train\\)"),
+    ("callback hooks, all", "call.py:.*\\(_call_callback_hooks\\)"),
+    ("  NaN guard", "nonfinite.py:.*\\((on_before_backward|on_train_batch_end)\\)"),
+    ("  progress bar", "tqdm_progress.py:.*\\(on_train_batch_end\\)"),
+    ("  LR monitor", "lr_monitor.py:.*\\(on_train_batch_start\\)"),
+    ("  resume state", "callbacks.py:.*\\((on_train_batch_start|on_train_batch_end)\\)"),
+    ("logger connector (step metrics)", "logger_connector.py:.*\\((update_train_step_metrics|on_batch_end)\\)"),
+    ("LR scheduler", "training_epoch_loop.py:.*\\(update_lr_schedulers\\)"),
+    ("data fetch (incl. wait)", "fetchers.py:.*\\(__next__\\)"),
+]
+
+
+def print_profile(profiler, steps: int, step_ms: float) -> None:
+    import pstats
+    import re
+
+    stats = pstats.Stats(profiler).stats
+    print(f"\n  where a Lightning step's {step_ms:.1f} ms go (cProfile, cumulative ms per step; rows overlap):")
+    for label, pattern in PROFILE_ROWS:
+        rx = re.compile(pattern)
+        hits = [(key, v[3]) for key, v in stats.items() if rx.search(f"{key[0]}:{key[1]}({key[2]})")]
+        total = max((t for _, t in hits), default=0.0)  # the outermost of nested matches
+        print(f"    {label:<34} {1e3 * total / steps:8.2f}")
+    save = getattr(profiler, "save_ms", float("nan"))
+    print(f"    {'checkpoint save, 1 per 100 steps':<34} {save / 100:8.2f}   ({save:.0f} ms a save)")
+
+
+def fluidsynth_missing(args) -> str | None:
+    soundfont = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    if shutil.which("fluidsynth") is None or not soundfont.is_file():
+        return "FluidSynth or the GM SoundFont is missing (make data-deps)"
+    return None
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--runs", default="default,rendered_transcriber", help=f"comma-separated: {', '.join(RUNS)}")
+    ap.add_argument("--steps", type=int, help="timed steps per loop (default: cpu 12, cuda 100)")
+    ap.add_argument("--warmup", type=int, help="untimed steps first (default: cpu 2, cuda 10)")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--device", default="cpu", help="cpu or cuda (both loops run there)")
+    ap.add_argument("--workers", type=int, help="DataLoader workers (default: cpu 1, cuda min(8, cores - 2))")
+    ap.add_argument("--batch-size", type=int, help="default: each preset's own (16 default, 8 rendered_transcriber)")
+    ap.add_argument("--n-files", type=int, help="rendered files for rendered_transcriber (default: what the steps need)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed"])
-    ap.add_argument("--generate-on", default="workers", choices=["workers", "device"],
-                    help="data.generate_on: render clips in the workers, or synthesise batches on --device")
+    ap.add_argument("--logger", default="csv", choices=["csv", "default", "none"])
+    ap.add_argument("--generate-on", choices=["workers", "device"],
+                    help="data.generate_on of the default run: synth clips in the workers, or batches on --device")
+    ap.add_argument("--profile", action="store_true", help="then cProfile one more Lightning round per run")
     args = ap.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    gpu = args.device == "cuda"
+    if gpu and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA device is visible")
-    overrides = [f"data.num_workers={args.workers}", f"data.batch_size={args.batch_size}",
-                 f"data.train.length={(args.steps + args.warmup + 1) * args.batch_size}",
-                 f"data.generate_on={args.generate_on}"]
-    if args.steps < 2 * args.workers:
-        print(f"note: --steps {args.steps} < 2 x --workers: the timed steps may come from the "
-              f"DataLoader's prefetch queue rather than the data pipeline's steady rate")
-    warm_up(overrides, device, args.precision)
-    res = {"plain": [], "lightning": []}
-    for _ in range(args.rounds):
-        res["plain"].append(run_plain(overrides, args.steps, args.warmup, 1.0, device, args.precision))
-        res["lightning"].append(run_lightning(overrides, args.steps, args.warmup, device, args.precision))
-        print(f"round {len(res['plain'])}: plain {res['plain'][-1][0]:.1f} ex/s, lightning "
-              f"{res['lightning'][-1][0]:.1f} ex/s", flush=True)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"\ntorch {torch.__version__}, device {where}, precision {args.precision}, "
-          f"threads {torch.get_num_threads()}, workers {args.workers}, batch {args.batch_size}, generate_on {args.generate_on}, "
-          f"{args.steps} timed steps x {args.rounds} rounds, load average {os.getloadavg()[0]:.2f} ({Path(__file__).name})")
-    print(f"{'loop':<10} {'examples/s':>11} {'data wait':>10}   per round (examples/s, wait)")
-    for name, rows in res.items():
-        eps = max(r[0] for r in rows)
-        wait = min(r[1] for r in rows)
-        rounds = "  ".join(f"{r[0]:.1f} {r[1]:.0%}" for r in rows)
-        print(f"{name:<10} {eps:>11.2f} {wait:>9.1%}    {rounds}")
-    ratio = max(r[0] for r in res["lightning"]) / max(r[0] for r in res["plain"])
-    print(f"ratio lightning/plain = {ratio:.3f}  (1.0 = no framework overhead)")
+    args.steps = args.steps or (100 if gpu else 12)
+    args.warmup = args.warmup if args.warmup is not None else (10 if gpu else 2)
+    args.workers = args.workers if args.workers is not None else (min(8, max(1, (os.cpu_count() or 2) - 2)) if gpu else 1)
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    unknown = [r for r in runs if r not in RUNS]
+    if unknown:
+        ap.error(f"unknown run(s) {unknown}: choose from {', '.join(RUNS)}")
+    if "rendered_transcriber" in runs and (why := fluidsynth_missing(args)):
+        print(f"note: skipping rendered_transcriber: {why}")
+        runs.remove("rendered_transcriber")
+    os.environ.setdefault("WANDB_MODE", "offline")
+    load_before = os.getloadavg()
+    warm_up(args)
+    results = {(r, loop): [] for r in runs for loop in ("plain", "lightning")}
+    for k in range(args.rounds):
+        for r in runs:
+            results[(r, "plain")].append(run_plain(r, args))
+            res, _ = run_lightning(r, args)
+            results[(r, "lightning")].append(res)
+            print(f"round {k + 1} {r}: plain {results[(r, 'plain')][-1]['step_ms']:.1f} ms/step, "
+                  f"lightning {res['step_ms']:.1f} ms/step", flush=True)
+    report(args, runs, results, load_before)
+    for r in runs if args.profile else []:  # an extra round: the profiler's own cost stays out of the table
+        res, prof = run_lightning(r, args, profile=True)
+        print(f"\n{r}:", end="")
+        print_profile(prof, args.steps, res["step_ms"])
+
+
+def report(args, runs, results, load_before) -> None:
+    where = torch.cuda.get_device_name() if args.device == "cuda" else (platform.processor() or platform.machine())
+    print(f"\n{time.strftime('%Y-%m-%d')}, torch {torch.__version__}, {where}, {os.cpu_count()} cores, "
+          f"threads {torch.get_num_threads()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), "
+          f"precision {args.precision}, workers {args.workers}, generate_on {args.generate_on or 'config'}, "
+          f"logger {args.logger}, {args.steps} timed steps "
+          f"after {args.warmup} x {args.rounds} rounds, load average before/after "
+          f"{load_before[0]:.1f}/{os.getloadavg()[0]:.1f} ({Path(__file__).name})")
+    print(f"{'run':<22}{'loop':<11}{'batch':>6}{'examples/s':>12}{'ms/step':>9}{'cpu ms/step':>13}{'data wait':>11}"
+          "   per round (ms/step)")
+    for r in runs:
+        for loop in ("plain", "lightning"):
+            rows = results[(r, loop)]
+            best = min(rows, key=lambda x: x["step_ms"])
+            batch = args.batch_size or (8 if r == "rendered_transcriber" else 16)
+            print(f"{r:<22}{loop:<11}{batch:>6}{1e3 * batch / best['step_ms']:>12.2f}{best['step_ms']:>9.1f}"
+                  f"{best['cpu_ms']:>13.1f}{best['wait']:>10.1%}    "
+                  + "  ".join(f"{x['step_ms']:.0f}" for x in rows))
+    for r in runs:
+        plain, light = results[(r, "plain")], results[(r, "lightning")]
+        best = min(x["step_ms"] for x in plain) / min(x["step_ms"] for x in light)
+        paired = [p["step_ms"] / q["step_ms"] for p, q in zip(plain, light)]
+        cpu = min(x["cpu_ms"] for x in plain) / min(x["cpu_ms"] for x in light)
+        print(f"ratio lightning/plain {r}: {best:.3f} best of rounds, {statistics.median(paired):.3f} median of "
+              f"paired rounds ({', '.join(f'{p:.2f}' for p in paired)}), {cpu:.3f} in main-process CPU time "
+              f"(1.0 = no framework overhead)")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

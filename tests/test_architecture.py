@@ -13,7 +13,7 @@ MAX_LINES = 400
 # Layer of each top-level part of the package (wavespace.<part>); higher layers import lower ones.
 LAYERS = {
     4: {"train", "prepare", "transcribe", "evaluate", "analyze", "export", "cloud", "hydra_plugins"},
-    3: {"tasks", "callbacks", "loading", "tuning", "__init__"},
+    3: {"tasks", "callbacks", "nonfinite", "loading", "tuning", "__init__"},
     2: {"models", "features", "transcription"},
     1: {"data", "labels", "errors", "config", "run", "provenance", "figures", "loggers", "utils", "geometry", "files",
         "pretrained"},

@@ -1,9 +1,9 @@
 """Lightning callbacks and the checkpoint writer of training runs.
 
-Run safety: no checkpoint ever holds a NaN (``FiniteCheckpointIO``, ``NonFiniteLossGuard``),
-``last.ckpt`` always holds the newest state (``LastCheckpoint``), and a resumed run continues
-exactly as an uninterrupted one (``ResumeState``). Also provenance (config in
-checkpoints) and figures.
+Run safety: no checkpoint ever holds a NaN (``FiniteCheckpointIO``, ``NonFiniteLossGuard``, both
+in :mod:`wavespace.nonfinite` and re-exported here), ``last.ckpt`` always holds the newest state
+(``LastCheckpoint``), and a resumed run continues exactly as an uninterrupted one
+(``ResumeState``). Also provenance (config in checkpoints) and figures.
 """
 
 from __future__ import annotations
@@ -17,131 +17,18 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, Checkpoint
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from wavespace.errors import NonFiniteLossError
 from wavespace.figures import save_figure
+from wavespace.nonfinite import (  # noqa: F401  (re-exported: the run-safety callbacks live there)
+    FIXES,
+    FiniteCheckpointIO,
+    NonFiniteCheckpointError,
+    NonFiniteLossGuard,
+    nonfinite_tensors,
+    usable_checkpoints,
+)
 
 log = logging.getLogger(__name__)
-
-
-def nonfinite_tensors(tree: Any, prefix: str = "") -> list[str]:
-    """Names of the floating-point tensors in a nested dict/list that hold a NaN or an inf.
-
-    One reduction per call (not one device sync per tensor), so checking every parameter after
-    every optimizer step stays cheap.
-    """
-    found: list[tuple[str, torch.Tensor]] = []
-
-    def walk(node: Any, name: str) -> None:
-        if isinstance(node, torch.Tensor):
-            if node.is_floating_point() or node.is_complex():
-                found.append((name, node))
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{name}.{key}" if name else str(key))
-        elif isinstance(node, (list, tuple)):
-            for i, value in enumerate(node):
-                walk(value, f"{name}[{i}]")
-
-    walk(tree, prefix)
-    flags: dict[torch.device, list[torch.Tensor]] = {}
-    for _, t in found:
-        flags.setdefault(t.device, []).append(torch.isfinite(t).all())
-    if all(bool(torch.stack(f).all()) for f in flags.values()):
-        return []
-    return [name for name, t in found if not bool(torch.isfinite(t).all())]
-
-
-def _checkpoint_tensors(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """What a checkpoint must hold finite: weights, buffers (BatchNorm statistics, task state)
-    and optimizer state. (Monitor scores such as a first 'best' of inf are bookkeeping.)"""
-    return {k: checkpoint[k] for k in ("state_dict", "optimizer_states") if k in checkpoint}
-
-
-def usable_checkpoints(directory: Path) -> str:
-    """A sentence naming the checkpoints in ``directory`` a user can load or resume, with steps."""
-    found = []
-    for path in sorted(directory.glob("*.ckpt")):
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:  # half-written or foreign file: not something to recommend
-            continue
-        if not nonfinite_tensors(_checkpoint_tensors(ckpt)):
-            found.append(f"{path} (epoch {ckpt.get('epoch')}, global step {ckpt.get('global_step')})")
-    if not found:
-        return f"No usable checkpoint had been written yet in {directory}."
-    return "Usable checkpoints (every tensor finite): " + "; ".join(found) + "."
-
-
-class NonFiniteCheckpointError(NonFiniteLossError):
-    """A checkpoint about to be written holds NaN/inf tensors (it is not written)."""
-
-
-class FiniteCheckpointIO(TorchCheckpointIO):
-    """The checkpoint writer of training runs: it refuses any checkpoint with a non-finite tensor.
-
-    Every save (best, last, periodic, the guard's own) goes through the strategy's CheckpointIO,
-    so this is the one place that can promise a NaN never reaches a file. The refusal stops the
-    run with a message naming the tensors and the checkpoints that are still usable.
-    """
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        bad = nonfinite_tensors(_checkpoint_tensors(checkpoint))
-        if bad:
-            raise NonFiniteCheckpointError(
-                f"Training stopped at epoch {checkpoint.get('epoch')}, global step "
-                f"{checkpoint.get('global_step')}: {len(bad)} tensor(s) of the model or optimizer "
-                f"state are NaN or infinite (e.g. {', '.join(bad[:3])}), so {path} was not written. "
-                f"{usable_checkpoints(Path(path).parent)} {FIXES}")
-        super().save_checkpoint(checkpoint, path, storage_options)
-
-
-FIXES = ("Common fixes: a lower learning rate (model.optimizer.lr), gradient clipping "
-         "(trainer.gradient_clip_val), full precision (trainer.precision=32-true), or checking the "
-         "input data for silent or corrupt files.")
-
-
-class NonFiniteLossGuard(Callback):
-    """Stop a diverging run at the first non-finite loss or weight, and say what is usable.
-
-    Two checks: the loss before backward (a NaN/inf loss never reaches the weights), and every
-    parameter and buffer after each optimizer step (a finite but huge loss can still take a step
-    that turns the weights into NaN, and BatchNorm statistics change in the forward pass itself).
-    Lightning runs checkpoint callbacks after this one, so the bad step is never saved; if the
-    loss went bad while everything was still finite, that state is saved to ``last.ckpt``.
-    """
-
-    def __init__(self, checkpoint_dir: str | Path) -> None:
-        self.checkpoint_dir = Path(checkpoint_dir)
-
-    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
-        if torch.isfinite(loss).all():
-            return
-        optimizers = {f"optimizer{i}": opt.state_dict()["state"] for i, opt in enumerate(trainer.optimizers)}
-        bad = nonfinite_tensors(pl_module.state_dict()) + nonfinite_tensors(optimizers)
-        if not bad and not trainer.fast_dev_run:
-            path = self.checkpoint_dir / "last.ckpt"
-            trainer.save_checkpoint(path)
-            saved = (f"The weights and optimizer state were still finite and were saved to {path} "
-                     f"(global step {trainer.global_step}, the last step taken).")
-        else:
-            saved = (f"Nothing was saved at this step (non-finite: {', '.join(bad[:3]) or 'none'}). "
-                     f"{usable_checkpoints(self.checkpoint_dir)}")
-        self._stop(trainer, f"the loss became {loss.item()}", saved)
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        bad = nonfinite_tensors(pl_module.state_dict())
-        if bad:
-            self._stop(trainer, f"the optimizer step made {len(bad)} weight tensor(s) NaN or infinite "
-                                f"(e.g. {', '.join(bad[:3])}) although the loss was finite",
-                       f"Nothing was saved after this step. {usable_checkpoints(self.checkpoint_dir)}")
-
-    @staticmethod
-    def _stop(trainer: L.Trainer, what: str, saved: str) -> None:
-        raise NonFiniteLossError(f"Training stopped: {what} at epoch {trainer.current_epoch}, global step "
-                                 f"{trainer.global_step}. {saved} {FIXES}")
 
 
 class LastCheckpoint(Checkpoint):

@@ -174,7 +174,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     callbacks = instantiate_collection(cfg.get("callbacks"))
     callbacks += [
         ConfigInCheckpoint(run.config, run.run_id),
-        NonFiniteLossGuard(run.checkpoint_dir),
+        NonFiniteLossGuard(run.checkpoint_dir, check=cfg.get("nonfinite_check") or "auto"),
         ResumeState(),  # with the datamodule's state: a resumed run continues exactly
         FitNormalization(),  # no-op unless a front-end has normalize: per_bin
     ]

@@ -54,10 +54,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from wavespace.loading import load_transcriber
     from wavespace.transcription.inference import TranscribeError, transcribe_audio
     from wavespace.transcription.outputs import (
+        AudioFile,
         AudioReadError,
         find_inputs,
         output_paths,
-        read_audio,
         save_note_events,
         save_piano_roll_png,
     )
@@ -80,15 +80,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     audio_seconds, started = 0.0, time.perf_counter()
     for path in bar:
         bar.set_postfix_str(path.name)
-        try:
-            audio = read_audio(path, sr)
+        try:  # read chunk by chunk: a long recording is never in memory whole
+            audio = AudioFile(path, sr)
+            notes, probs = transcribe_audio(model, audio, params, chunk_seconds=float(cfg.chunk_seconds),
+                                            context_seconds=float(cfg.context_seconds), batch_size=int(cfg.batch_size))
         except AudioReadError as exc:
             failed.append((str(path), str(exc)))
             bar.write(f"skipped: {exc}", file=sys.stderr)
             continue
-        audio_seconds += len(audio) / sr
-        notes, probs = transcribe_audio(model, audio, params, chunk_seconds=float(cfg.chunk_seconds),
-                                        context_seconds=float(cfg.context_seconds), batch_size=int(cfg.batch_size))
+        audio_seconds += audio.seconds
         plan = plans[path]
         midi = write_midi(notes, plan[".mid"])
         if ".salience.npy" in plan and "salience" in probs:
@@ -97,7 +97,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             save_piano_roll_png(probs, notes, fr, plan[".png"], params.min_midi)
         if ".notes.csv" in plan:
             save_note_events(notes, plan[".notes.csv"])
-        written.append({"audio": str(path), "midi": str(midi), "notes": len(notes), "seconds": round(len(audio) / sr, 3)})
+        written.append({"audio": str(path), "midi": str(midi), "notes": len(notes), "seconds": round(audio.seconds, 3)})
     elapsed = time.perf_counter() - started
     summary = {"written": written, "failed": failed, "ignored": [str(p) for p in ignored],
                "audio_seconds": audio_seconds, "wall_seconds": elapsed,

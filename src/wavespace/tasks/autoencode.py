@@ -112,9 +112,10 @@ class Autoencode(Task):
         out = self(x)
         loss = self.loss(out, x)
         bs = x.shape[0]
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=bs,
-                 sync_dist=not on_step)
+        if stage == "train":
+            self.log_train({"loss": loss}, bs)
+        else:
+            self.log(f"{stage}/loss", loss, prog_bar=True, on_epoch=True, batch_size=bs, sync_dist=True)
         return loss, x, out
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:

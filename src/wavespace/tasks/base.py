@@ -14,6 +14,8 @@ that says what is learned (``training_step`` / ``validation_step``) and a ``conf
 * the checkpoint/sweep metric and its mode, declared by the class (``metric``, ``metric_mode``):
   ``train.py``, the checkpoint callback and the end-of-run table use it unless the user sets
   ``optimized_metric``. A task that never logs ``val/frame_f1`` must not be judged by it.
+* training scalars without a host sync per step (``log_train``): epoch means summed on the device
+  and read once per epoch, step values logged only on the steps Lightning writes logs;
 * provenance: ``run_config`` (the resolved run config) and ``checkpoint_path`` after
   :func:`wavespace.load`, set through :meth:`restore`, never from outside.
 """
@@ -21,7 +23,7 @@ that says what is learned (``training_step`` / ``validation_step``) and a ``conf
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import lightning as L
@@ -64,6 +66,10 @@ class Task(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.run_config, self.checkpoint_path = None, None
         self.figure_batch = None
+        # Running epoch sums of the training scalars (on the device) and the examples they cover.
+        self._train_sums: dict[str, torch.Tensor] = {}
+        self._train_count = 0
+        self._train_step_names: tuple[str, ...] = ()
 
     # -- forward -----------------------------------------------------------------------------
     def inputs(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -107,6 +113,61 @@ class Task(L.LightningModule):
         total = int(estimate) if math.isfinite(estimate) else None
         scheduler = self.scheduler_factory(optimizer, total_steps=total, **extra)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- training metrics --------------------------------------------------------------------
+    def log_train(self, values: Mapping[str, torch.Tensor], batch_size: int, step: Sequence[str] = ("loss",)) -> None:
+        """Log training scalars (``{"loss": ..., "loss_frame": ...}``) at no host sync per step.
+
+        Each value is summed on the device, weighted by ``batch_size``, and logged once per epoch
+        as its mean (``train/<name>``; the ``step`` names as ``train/<name>_epoch``, which is also
+        on the progress bar). The ``step`` names are also logged as ``train/<name>_step``, but only
+        on the steps Lightning writes logs (``trainer.log_every_n_steps``), and as a host copy:
+        Lightning reads progress-bar values after every batch, and a read of a device value
+        stalls an accelerator's queue; this way the host waits once per logging step.
+        """
+        for name, value in values.items():
+            value = value.detach().float() * batch_size
+            total = self._train_sums.get(name)
+            self._train_sums[name] = value if total is None else total.to(value.device) + value
+        self._train_count += int(batch_size)
+        self._train_step_names = tuple(step)
+        trainer = self._trainer
+        if trainer is None:  # a step called by hand (a notebook): nothing to log to
+            return
+        connector = getattr(trainer, "_logger_connector", None)
+        if trainer.fast_dev_run or connector is None or connector.should_update_logs:
+            for name in step:
+                host = values[name].detach().to("cpu", copy=True)  # the one wait of a logging step
+                self.log(f"train/{name}_step", host, prog_bar=True, on_step=True, on_epoch=False, batch_size=batch_size)
+
+    def on_train_epoch_end(self) -> None:
+        """The epoch means of what ``log_train`` gathered: one host read per epoch."""
+        sums, count = self._train_sums, self._train_count
+        self._train_sums, self._train_count = {}, 0
+        if not count:
+            return
+        for name, total in sums.items():
+            mean = total / count
+            if name in self._train_step_names:
+                self.log(f"train/{name}_epoch", mean, prog_bar=True, sync_dist=True)
+                self.log(f"train/{name}", mean, logger=False, sync_dist=True)  # as a monitor key
+            else:
+                self.log(f"train/{name}", mean, sync_dist=True)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint written mid-epoch keeps the running sums: a resumed epoch averages them all."""
+        trainer = self._trainer
+        if trainer is None or not self._train_count or trainer.state.fn != "fit":
+            return
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if 0 < done < trainer.num_training_batches:
+            checkpoint["wavespace_train_sums"] = {"count": self._train_count,
+                                                  "sums": {k: v.detach().cpu() for k, v in self._train_sums.items()}}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("wavespace_train_sums")
+        self._train_sums = dict(saved["sums"]) if saved else {}
+        self._train_count = int(saved["count"]) if saved else 0
 
     # -- figures -----------------------------------------------------------------------------
     def keep_figure_batch(self, tensors: Mapping[str, torch.Tensor]) -> None:

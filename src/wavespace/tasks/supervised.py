@@ -111,12 +111,11 @@ class SupervisedSalience(Task):
                 continue
             pred, target = out[name], batch[name].to(out[name].dtype)
             n = common_frames(pred.shape[-1], target.shape[-1], f"model output '{name}' vs. its labels")
-            if name == "velocity" and "frame" in batch:  # only where a note sounds
-                on = batch["frame"][..., :n] > 0.5
-                if not on.any():
-                    continue
-                parts[name] = weight * nn.functional.binary_cross_entropy_with_logits(
-                    pred[..., :n][on], target[..., :n][on])
+            if name == "velocity" and "frame" in batch:  # only where a note sounds (0 in silence)
+                # A masked mean, not pred[on]: boolean indexing waits for the device to count `on`.
+                on = (batch["frame"][..., :n] > 0.5).to(pred.dtype)
+                bce = nn.functional.binary_cross_entropy_with_logits(pred[..., :n], target[..., :n], reduction="none")
+                parts[name] = weight * (bce * on).sum() / on.sum().clamp_min(1.0)
                 continue
             pos_weight = self.pos_weight.get(name, 1.0) if isinstance(self.pos_weight, dict) else self.pos_weight
             parts[name] = weight * sparse_bce(pred[..., :n], target[..., :n], pos_weight, self.focal_gamma)
@@ -135,10 +134,12 @@ class SupervisedSalience(Task):
         parts = self.losses(out, batch)
         loss = torch.stack(list(parts.values())).sum()
         bs = next(iter(batch.values())).shape[0]
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=bs, sync_dist=not on_step)
+        if stage == "train":
+            self.log_train({"loss": loss, **{f"loss_{k}": v for k, v in parts.items()}}, bs)
+            return loss, out
+        self.log(f"{stage}/loss", loss, prog_bar=True, on_epoch=True, batch_size=bs, sync_dist=True)
         for name, value in parts.items():
-            self.log(f"{stage}/loss_{name}", value, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
+            self.log(f"{stage}/loss_{name}", value, on_epoch=True, batch_size=bs, sync_dist=True)
         return loss, out
 
     # -- Lightning hooks ---------------------------------------------------------------------

@@ -61,34 +61,69 @@ class DecodeParams:
         return asdict(self)
 
 
-def _next_true(mask: np.ndarray) -> np.ndarray:
-    """For every [k, t]: the smallest t' >= t with mask[k, t'] (T when there is none)."""
-    n = mask.shape[1]
-    idx = np.where(mask, np.arange(n)[None, :], n)
-    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
-
-
 def onset_peaks(onset: np.ndarray, threshold: float, mode: str = "peak") -> np.ndarray:
-    """Boolean [K, T] of onset frames. ``peak`` keeps the first frame of each local maximum."""
+    """Boolean [K, T] of onset frames. ``peak`` keeps the first frame of each local maximum.
+
+    Built in place on boolean masks (one byte a frame), not on padded float copies: decoding a
+    long recording should cost little more than its activations.
+    """
+    if mode not in ("peak", "edge"):
+        raise ValueError(f"unknown onset_mode '{mode}' (peak or edge)")
     above = onset >= threshold
     if mode == "edge":
-        prev = np.pad(above[:, :-1], ((0, 0), (1, 0)))
-        return above & ~prev
-    if mode != "peak":
-        raise ValueError(f"unknown onset_mode '{mode}' (peak or edge)")
-    left = np.pad(onset[:, :-1], ((0, 0), (1, 0)), constant_values=-np.inf)
-    right = np.pad(onset[:, 1:], ((0, 0), (0, 1)), constant_values=-np.inf)
-    return above & (onset > left) & (onset >= right)
+        peaks = above.copy()
+        peaks[:, 1:] &= ~above[:, :-1]
+        return peaks
+    above[:, 1:] &= onset[:, 1:] > onset[:, :-1]    # rises from the left (the first frame always does)
+    above[:, :-1] &= onset[:, :-1] >= onset[:, 1:]  # not below its right neighbour
+    return above
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(key, start, end) of every run of True along time in a [K, T] mask."""
-    padded = np.pad(mask.astype(np.int8), ((0, 0), (1, 1)))
-    diff = np.diff(padded, axis=1)
-    k0, s = np.nonzero(diff == 1)
-    k1, e = np.nonzero(diff == -1)  # row-major order pairs each start with its end
-    assert np.array_equal(k0, k1)
-    return k0, s, e
+    """(key, start, end) of every run of True along time in a [K, T] mask, in row-major order."""
+    edge = mask.copy()
+    edge[:, 1:] &= ~mask[:, :-1]
+    k, s = np.nonzero(edge)
+    edge = mask.copy()
+    edge[:, :-1] &= ~mask[:, 1:]
+    k1, e = np.nonzero(edge)  # last frame of each run, in the same order
+    assert np.array_equal(k, k1)
+    return k, s, e + 1
+
+
+def _codes(keys: np.ndarray, frames: np.ndarray, t_n: int) -> np.ndarray:
+    """(key, frame) pairs as one sortable integer, row-major like np.nonzero."""
+    return keys.astype(np.int64) * (t_n + 1) + frames
+
+
+def _note_ends(active: np.ndarray, peaks: np.ndarray, keys: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """End of each note: the first frame after its onset where the key goes inactive or is struck
+    again (T when neither happens). Binary searches over the runs and peaks, not [K, T] tables."""
+    t_n = active.shape[1]
+    after = start + 1
+    q = _codes(keys, after, t_n)
+    run_k, run_s, run_e = _runs(active)
+    i = np.searchsorted(_codes(run_k, run_s, t_n), q, side="right") - 1
+    inside = (i >= 0) & (after < t_n)
+    i = np.clip(i, 0, max(len(run_k) - 1, 0))
+    if len(run_k):
+        inside &= (run_k[i] == keys) & (run_e[i] > after)
+        next_inactive = np.where(inside, run_e[i], after)
+    else:
+        next_inactive = after
+    return np.minimum(np.minimum(next_inactive, t_n), _next_true_after(peaks, keys, after))
+
+
+def _next_true_after(mask: np.ndarray, keys: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """For each (key, frame): the first frame >= it where ``mask[key]`` is True, T if none.
+    A binary search over the True positions (few: peaks), not a [K, T] table of indices."""
+    t_n = mask.shape[1]
+    codes = _codes(*np.nonzero(mask), t_n)
+    j = np.searchsorted(codes, _codes(keys, after, t_n), side="left")
+    has = j < len(codes)
+    found = np.full(len(keys), t_n, np.int64)
+    found[has] = np.where(codes[j[has]] // (t_n + 1) == keys[has], codes[j[has]] % (t_n + 1), t_n)
+    return found
 
 
 def decode_notes(
@@ -116,13 +151,10 @@ def decode_notes(
         keys, start = np.nonzero(peaks)
         # A note runs from its onset while the frame stays active (the onset frame itself always
         # counts), and stops at the next onset of the same key...
-        next_inactive = np.pad(_next_true(~active), ((0, 0), (0, 1)), constant_values=t_n)
-        next_peak = np.pad(_next_true(peaks), ((0, 0), (0, 1)), constant_values=t_n)
-        frame_end = end = np.minimum(next_inactive[keys, start + 1], next_peak[keys, start + 1])
+        frame_end = end = _note_ends(active, peaks, keys, start)
         if offset is not None:  # ... or at its first offset peak (the frame at the note's end)
             ends = onset_peaks(np.asarray(offset, dtype=np.float32), p.offset_threshold, "peak")
-            next_end = np.pad(_next_true(ends), ((0, 0), (0, 1)), constant_values=t_n)
-            end = np.minimum(frame_end, next_end[keys, start + 1])
+            end = np.minimum(frame_end, _next_true_after(ends, keys, start + 1))
     if onset is None or p.infer_onsets:
         # Frames an onset's note holds under the frame rule are explained even where an offset
         # peak ended the note earlier: its sustained tail must not become a note of its own.

@@ -10,6 +10,10 @@ The model is anything shaped like :class:`Transcriber`: a trained task loaded fr
 checkpoint, or an exported graph run by ONNX Runtime or TorchScript
 (:class:`wavespace.transcription.exported.ExportedTranscriber`). Only the net call differs;
 chunking, decoding and MIDI writing are these, for both.
+
+The signal is an array or an :class:`AudioSource` read one batch of chunks at a time
+(``transcribe`` reads files so, :class:`wavespace.transcription.outputs.AudioFile`): memory then
+grows with a recording's length only by the activations returned, never by its audio.
 """
 
 from __future__ import annotations
@@ -51,6 +55,29 @@ class Chunk:
     stop: int
 
 
+class AudioSource(Protocol):
+    """A mono signal at the model's rate that can be read in pieces (a file, an array)."""
+
+    def __len__(self) -> int: ...
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) as float32."""
+        ...
+
+
+class ArraySource:
+    """An in-memory signal as an :class:`AudioSource`."""
+
+    def __init__(self, audio: np.ndarray) -> None:
+        self.audio = audio
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.audio[start:stop]
+
+
 def plan_chunks(n_samples: int, hop: int, chunk_frames: int, context_frames: int) -> list[Chunk]:
     """Chunks whose kept frames tile [0, n_frames) exactly, each with context on both sides.
 
@@ -71,21 +98,26 @@ def plan_chunks(n_samples: int, hop: int, chunk_frames: int, context_frames: int
 
 def predict_activations(
     model: Transcriber,
-    audio: np.ndarray,
+    audio: np.ndarray | AudioSource,
     chunk_seconds: float = 20.0,
     context_seconds: float = 2.0,
     batch_size: int = 4,
     progress: Any = None,
 ) -> dict[str, np.ndarray]:
-    """Probabilities of every head over a whole signal: {name: [rows, n_frames]} (float32)."""
+    """Probabilities of every head over a whole signal: {name: [rows, n_frames]} (float32).
+
+    Only ``batch_size`` chunks of audio (and their activations) are in memory at a time; the
+    arrays returned are the one thing that grows with the signal.
+    """
     import torch
 
+    source = ArraySource(audio) if isinstance(audio, np.ndarray) else audio
     feats = model.features
     hop, fr = int(feats.hop_length), float(feats.frame_rate)
     chunk_frames = max(1, int(round(chunk_seconds * fr)))
     context_frames = int(np.ceil(context_seconds * fr))
-    chunks = plan_chunks(len(audio), hop, chunk_frames, context_frames)
-    total = n_frames(len(audio), hop)
+    chunks = plan_chunks(len(source), hop, chunk_frames, context_frames)
+    total = n_frames(len(source), hop)
     out: dict[str, np.ndarray] = {}
     groups: dict[int, list[Chunk]] = {}
     for c in chunks:  # equal lengths batch together (all but the first and last chunk)
@@ -93,7 +125,7 @@ def predict_activations(
     for length, group in groups.items():
         for i in range(0, len(group), max(1, int(batch_size))):
             part = group[i : i + max(1, int(batch_size))]
-            x = torch.from_numpy(np.stack([audio[c.start : c.stop] for c in part]))
+            x = torch.from_numpy(np.stack([source.read(c.start, c.stop) for c in part]))
             probs = model.predict_audio(x)
             for name, value in probs.items():
                 value = value.float().cpu().numpy()
@@ -110,8 +142,9 @@ def predict_activations(
     return out
 
 
-def transcribe_audio(model: Transcriber, audio: np.ndarray, params: Any = None, **chunking: Any) -> tuple[Any, dict[str, np.ndarray]]:
-    """(Notes, activations) of a mono signal at the model's sample rate."""
+def transcribe_audio(model: Transcriber, audio: np.ndarray | AudioSource, params: Any = None,
+                     **chunking: Any) -> tuple[Any, dict[str, np.ndarray]]:
+    """(Notes, activations) of a mono signal at the model's sample rate (an array or a source)."""
     from wavespace.transcription.decoding import decode_notes
 
     probs = predict_activations(model, audio, **chunking)

@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from wavespace.data.audio_io import AudioFileError, audio_extensions, load_audio
+from wavespace.data.audio_io import (
+    AudioFileError,
+    audio_extensions,
+    load_audio,
+    load_segment,
+    probe,
+)
 from wavespace.errors import WavespaceError
 from wavespace.transcription.inference import TranscribeError
 
@@ -22,6 +28,32 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         return load_audio(path, sample_rate)
     except AudioFileError as exc:
         raise AudioReadError(f"{path}: {exc}") from exc
+
+
+class AudioFile:
+    """An audio file as a :class:`~wavespace.transcription.inference.AudioSource`: mono float32 at
+    ``sample_rate``, decoded and resampled one chunk at a time (each read lines up with the
+    whole-file conversion, ``load_segment``), so a long recording is never in memory whole."""
+
+    def __init__(self, path: str | Path, sample_rate: int) -> None:
+        self.path, self.sample_rate = Path(path), int(sample_rate)
+        try:
+            self.info = probe(self.path)
+        except AudioFileError as exc:
+            raise AudioReadError(f"{path}: {exc}") from exc
+
+    def __len__(self) -> int:
+        return self.info.frames_at(self.sample_rate)
+
+    @property
+    def seconds(self) -> float:
+        return len(self) / self.sample_rate
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        try:
+            return load_segment(self.path, start, stop - start, self.sample_rate, self.info)
+        except AudioFileError as exc:
+            raise AudioReadError(f"{self.path}: {exc}") from exc
 
 
 def find_audio(input_path: Path) -> tuple[list[Path], list[Path]]:
