@@ -27,6 +27,26 @@ OVERFIT = [
 ]
 
 
+def _train_in(tmp: Path, overrides: list[str]) -> dict:
+    """``wavespace.train.train`` on the composed train config, outputs under ``tmp``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from wavespace.train import train
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(tmp / "outputs")
+        _, objects = train(cfg)
+    GlobalHydra.instance().clear()
+    return objects
+
+
 @dataclass
 class Overfit:
     run_dir: Path
@@ -39,24 +59,12 @@ class Overfit:
 def overfit(tmp_path_factory) -> Overfit:
     import soundfile as sf
     import soxr
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
     from wavespace.data import SynthDataset
     from wavespace.labels import Notes
-    from wavespace.train import train
 
     tmp = tmp_path_factory.mktemp("overfit")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=OVERFIT, return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(tmp / "outputs")
-        _, objects = train(cfg)
-    GlobalHydra.instance().clear()
+    objects = _train_in(tmp, OVERFIT)
     run = objects["run"]
     ds = SynthDataset(1, seed=CLIP_SEED, max_polyphony=2)
     audio, notes, _ = ds.generate(0)
@@ -85,20 +93,5 @@ class TinyRun:
 def tiny_run(tmp_path_factory) -> TinyRun:
     """A debug=tiny transcriber with an offset head (2 training steps): real checkpoint files
     for the offset decoding, lean-loading and shipped-model tests, not a model that knows anything."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from wavespace.train import train
-
-    tmp = tmp_path_factory.mktemp("tiny")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=TINY, return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(tmp / "outputs")
-        _, objects = train(cfg)
-    GlobalHydra.instance().clear()
+    objects = _train_in(tmp_path_factory.mktemp("tiny"), TINY)
     return TinyRun(objects["run"].run_dir, Path(objects["summary"]["best_checkpoint"]))
