@@ -140,3 +140,19 @@ def test_training_crops_are_random_and_labels_follow_them(maestro_src, tmp_path)
     item = ds.targets(entry, start)
     np.testing.assert_array_equal(item["frame"], full.slice(start, ds.n_frames)["frame"])
     assert item["frame"].shape == (88, ds.n_frames)
+
+
+def test_labels_built_in_parallel_processes_equal_serial_ones_and_bad_files_still_reported(maestro_src, tmp_path):
+    """First use builds every file's labels in a process pool (one bar); the labels are the
+    ones a serial build writes, and unreadable MIDI is still skipped and reported by the checks."""
+    parallel = maestro(maestro_src.root, "train", tmp_path / "p", label_workers=2)
+    built = sorted((tmp_path / "p" / "cache" / "targets").rglob("*.roll.npy"))
+    assert len(built) >= len(parallel.entries) == 6
+    serial = maestro(maestro_src.root, "train", tmp_path / "s", label_workers=1)
+    assert [e.record.file_id for e in serial.entries] == [e.record.file_id for e in parallel.entries]
+    for i in range(len(serial.entries)):
+        a, b = serial.file_targets(serial.entries[i]), parallel.file_targets(parallel.entries[i])
+        np.testing.assert_array_equal(np.asarray(a.roll), np.asarray(b.roll))
+        np.testing.assert_array_equal(np.asarray(a.salience), np.asarray(b.salience))
+    assert ({p.problem for p in parallel.report.problems if p.action == "skipped"}
+            == {p.problem for p in serial.report.problems if p.action == "skipped"})

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from wavespace.data.audio_io import AudioFileError, probe
 from wavespace.data.base import FileDataset, FileEntry
 from wavespace.data.midi import MidiFileError
 from wavespace.data.targets import FileTargets, TargetSpec, TargetStore
@@ -39,6 +40,7 @@ class PairedMidiDataset(FileDataset):
         salience_sigma_bins: float = 1.0,
         sustain: bool = True,
         max_length_mismatch_s: float = 5.0,
+        label_workers: int | None = None,
         **kwargs: Any,
     ) -> None:
         self.spec = TargetSpec(
@@ -50,8 +52,22 @@ class PairedMidiDataset(FileDataset):
         cache_dir = kwargs.get("cache_dir") or "cache"
         self.store = TargetStore(Path(cache_dir).expanduser() / "targets" / self.name, self.spec)
         self.max_length_mismatch_s = float(max_length_mismatch_s)
+        self.label_workers = None if label_workers is None else int(label_workers)
         self._targets: OrderedDict[str, FileTargets] = OrderedDict()
         super().__init__(root, split, sample_rate=sample_rate, hop_length=hop_length, **kwargs)
+
+    def _validate(self, records: list) -> list[FileEntry]:
+        """Build the missing labels of all files in parallel first; checking then reads them."""
+        jobs = []
+        for rec in records:
+            if rec.midi is None or not rec.midi.is_file() or not rec.audio.is_file():
+                continue  # the checks below report it
+            try:
+                jobs.append((rec.file_id, rec.midi, probe(rec.audio).frames_at(self.sample_rate)))
+            except AudioFileError:
+                continue
+        self.store.build_missing(jobs, self.label_workers, self.progress, f"labels {self.name}/{self.split}")
+        return super()._validate(records)
 
     def check(self, entry: FileEntry) -> bool:
         rec = entry.record
