@@ -125,7 +125,12 @@ def test_autoencoder_latents(tmp_path, monkeypatch):
     nb = execute("autoencoder_latents", monkeypatch, WAVESPACE_RUN=str(run))
     s = summary(run, "autoencoder_latents")
     assert list(s["macro_accuracy"]) == ["trained encoder", "random encoder", "pooled spectrogram", "MFCC statistics"]
-    assert all(0.0 <= v <= 1.0 for v in s["macro_accuracy"].values())
+    # The notebook shows what `analyze latents` wrote for this run, and its verdict follows the numbers.
+    probe = json.loads((Path(s["pca"]).parent / "probe.json").read_text())
+    assert s["macro_accuracy"] == {k: v["macro_accuracy"] for k, v in probe["probe"].items()}
+    acc = s["macro_accuracy"]
+    beats = all(acc["trained encoder"] > acc[c] for c in acc if c != "trained encoder")
+    assert s["trained_beats_controls"] == probe["trained_beats_controls"] == beats
     assert Path(s["pca"]).read_bytes()[:8] == PNG_MAGIC
     assert s["invertible"] and s["examples"] == 2 and s["override"] == "data=synth"
     assert all(math.isfinite(v) and v > 0 for v in s["l1"].values()) and len(s["l1"]) == 2
