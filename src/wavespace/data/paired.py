@@ -58,6 +58,9 @@ class PairedMidiDataset(FileDataset):
 
     def _validate(self, records: list) -> list[FileEntry]:
         """Build the missing labels of all files in parallel first; checking then reads them."""
+        stored = sum(1 for _ in self.store.directory.glob("*.json")) if self.store.directory.is_dir() else 0
+        if stored >= len(records):  # labels built by an earlier run: no second pass over the headers
+            return super()._validate(records)
         jobs = []
         for rec in records:
             if rec.midi is None or not rec.midi.is_file() or not rec.audio.is_file():
