@@ -57,21 +57,15 @@ def best_rate(fn: Callable[[int], int], rounds: int, device: torch.device) -> fl
     return best
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--batches", type=int, default=3, help="batches per timed round")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--device", default="cpu", help="cpu or cuda: where synthesis and the model run")
-    args = ap.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda: no CUDA device is visible")
-    b, n_batches = args.batch_size, args.batches
+def measure(device: torch.device, batch_size: int = 16, n_batches: int = 3, rounds: int = 3) -> dict[str, float]:
+    """Examples/s of the numpy reference, the device-mode draws, the batched synthesis and the
+    default model's training steps, each the best of ``rounds`` (``bench/train_throughput.py``
+    calls this too, so its one run reports the generator beside the step-time ratio)."""
+    b = batch_size
     with initialize_config_dir(config_dir(), version_base="1.3"):
         cfg = compose("train", overrides=["run_dir=/tmp/ws-bench", "run_id=bench", f"data.batch_size={b}"])
     L.seed_everything(0, verbose=False)
-    dataset = instantiate(cfg.data.train, length=(args.rounds + 1) * n_batches * b)
+    dataset = instantiate(cfg.data.train, length=(rounds + 1) * n_batches * b)
     plans = Plans(dataset)
 
     def indices(r: int, k: int) -> list[int]:  # round r's batch k (round -1: the warm-up's)
@@ -89,7 +83,7 @@ def main() -> None:
         return n_batches * b
 
     drawn = {r: [move_data_to_device(plans.collate([plans[i] for i in indices(r, k)]), device)
-                 for k in range(n_batches)] for r in range(-1, args.rounds)}
+                 for k in range(n_batches)] for r in range(-1, rounds)}
 
     def synthesis(r: int) -> int:
         for batch in drawn[r]:
@@ -116,26 +110,44 @@ def main() -> None:
             optimizer.step()
         return n_batches * b
 
-    load_before = os.getloadavg()
-    rates = {"numpy": best_rate(numpy_items, args.rounds, torch.device("cpu")),
-             "draws": best_rate(draws, args.rounds, torch.device("cpu")),
-             "synthesis": best_rate(synthesis, args.rounds, device),
-             "model": best_rate(steps, args.rounds, device)}
-    load_after = os.getloadavg()
-    serial = 1.0 / (1.0 / rates["draws"] + 1.0 / rates["synthesis"])
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"torch {torch.__version__}, device {where}, threads {torch.get_num_threads()}, batch {b}, "
-          f"{n_batches} batches x {args.rounds} rounds, load average {load_before[0]:.2f} -> {load_after[0]:.2f} "
-          f"({os.cpu_count()} CPUs)")
+    rates = {"numpy": best_rate(numpy_items, rounds, torch.device("cpu")),
+             "draws": best_rate(draws, rounds, torch.device("cpu")),
+             "synthesis": best_rate(synthesis, rounds, device),
+             "model": best_rate(steps, rounds, device)}
+    rates["serial"] = 1.0 / (1.0 / rates["draws"] + 1.0 / rates["synthesis"])
+    return rates
+
+
+def print_table(rates: dict[str, float], device: torch.device) -> None:
     rows = [("numpy reference, per item (workers)", rates["numpy"]), ("draws + collate (device mode, CPU)", rates["draws"]),
-            (f"batched synthesis on {device.type}", rates["synthesis"]), ("device mode, serial (draws + synthesis)", serial),
+            (f"batched synthesis on {device.type}", rates["synthesis"]),
+            ("device mode, serial (draws + synthesis)", rates["serial"]),
             ("default model consumes (train steps)", rates["model"])]
     print(f"{'':<42} {'examples/s':>11} {'x model':>8}")
     for name, rate in rows:
         print(f"{name:<42} {rate:>11.1f} {rate / rates['model']:>8.1f}")
     print(f"batched synthesis / numpy reference = {rates['synthesis'] / rates['numpy']:.1f}x; "
-          f"device mode serial / numpy reference = {serial / rates['numpy']:.1f}x")
+          f"device mode serial / numpy reference = {rates['serial'] / rates['numpy']:.1f}x")
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batches", type=int, default=3, help="batches per timed round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where synthesis and the model run")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device is visible")
+    load_before = os.getloadavg()
+    rates = measure(device, args.batch_size, args.batches, args.rounds)
+    load_after = os.getloadavg()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"torch {torch.__version__}, device {where}, threads {torch.get_num_threads()}, batch {args.batch_size}, "
+          f"{args.batches} batches x {args.rounds} rounds, load average {load_before[0]:.2f} -> {load_after[0]:.2f} "
+          f"({os.cpu_count()} CPUs)")
+    print_table(rates, device)
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,10 @@ step time spent waiting for data; and (``--profile``) where Lightning's extra ti
     python bench/train_throughput.py --runs default --profile           # + cProfile of the Lightning step
     python bench/train_throughput.py --device cuda --batch-size 64 --generate-on device
 
+After the table the default run's generator is timed alone on the same device and batch
+(``bench/synth_generator.py``; ``--no-generator`` skips it): with the ratio and the data-wait share,
+that is everything the throughput goals need, in one run.
+
 The Lightning side is ``wavespace.train.train`` itself: the composed config's callbacks (progress
 bar, LR monitor, checkpoints every 100 steps and at epoch ends, figures), the NaN guard, resume
 state and the checkpoint writer, with the CSV logger (``--logger default`` adds W&B offline). The
@@ -312,6 +316,8 @@ def main() -> None:
     ap.add_argument("--generate-on", choices=["workers", "device"],
                     help="data.generate_on of the default run: synth clips in the workers, or batches on --device")
     ap.add_argument("--profile", action="store_true", help="then cProfile one more Lightning round per run")
+    ap.add_argument("--no-generator", action="store_true",
+                    help="skip the synthetic generator's own examples/s (bench/synth_generator.py) after the table")
     args = ap.parse_args()
     gpu = args.device == "cuda"
     if gpu and not torch.cuda.is_available():
@@ -338,10 +344,29 @@ def main() -> None:
             print(f"round {k + 1} {r}: plain {results[(r, 'plain')][-1]['step_ms']:.1f} ms/step, "
                   f"lightning {res['step_ms']:.1f} ms/step", flush=True)
     report(args, runs, results, load_before)
+    if "default" in runs and not args.no_generator:
+        generator_report(args)
     for r in runs if args.profile else []:  # an extra round: the profiler's own cost stays out of the table
         res, prof = run_lightning(r, args, profile=True)
         print(f"\n{r}:", end="")
         print_profile(prof, args.steps, res["step_ms"])
+
+
+def generator_report(args) -> None:
+    """The default run's data source alone, on the same device and batch, so that this one run
+    states the ratio, the data-wait share and whether the generator keeps up (issue goal: 10x)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from synth_generator import measure, print_table
+
+    device = torch.device(args.device)
+    batch = args.batch_size or 16
+    rates = measure(device, batch, n_batches=2, rounds=2)
+    print(f"\nsynthetic generator alone (bench/synth_generator.py, batch {batch}, best of 2 rounds of 2 batches):")
+    print_table(rates, device)
+    workers = max(1, args.workers)
+    print(f"generator vs model, default run: workers mode {workers} x {rates['numpy']:.0f} = "
+          f"{workers * rates['numpy'] / rates['model']:.1f}x, device mode {rates['serial'] / rates['model']:.1f}x "
+          f"the model's examples/s (goal >= 10x)")
 
 
 def report(args, runs, results, load_before) -> None:

@@ -70,6 +70,7 @@ class Task(L.LightningModule):
         self._train_sums: dict[str, torch.Tensor] = {}
         self._train_count = 0
         self._train_step_names: tuple[str, ...] = ()
+        self._train_step_suffix = "_step"
 
     # -- forward -----------------------------------------------------------------------------
     def inputs(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -115,7 +116,8 @@ class Task(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # -- training metrics --------------------------------------------------------------------
-    def log_train(self, values: Mapping[str, torch.Tensor], batch_size: int, step: Sequence[str] = ("loss",)) -> None:
+    def log_train(self, values: Mapping[str, torch.Tensor], batch_size: int, step: Sequence[str] = ("loss",),
+                  step_suffix: str = "_step") -> None:
         """Log training scalars (``{"loss": ..., "loss_frame": ...}``) at no host sync per step.
 
         Each value is summed on the device, weighted by ``batch_size``, and logged once per epoch
@@ -123,7 +125,11 @@ class Task(L.LightningModule):
         on the progress bar). The ``step`` names are also logged as ``train/<name>_step``, but only
         on the steps Lightning writes logs (``trainer.log_every_n_steps``), and as a host copy:
         Lightning reads progress-bar values after every batch, and a read of a device value
-        stalls an accelerator's queue; this way the host waits once per logging step.
+        stalls an accelerator's queue; this way the host waits once per logging step, for all the
+        ``step`` values together. ``step_suffix=""`` keeps the plain ``train/<name>`` key for the
+        per-step values (a trajectory a task's analysis reads, like the harmonic model's lambda);
+        their epoch means are then only ``train/<name>_epoch``. The first ``step`` name goes on
+        the progress bar.
         """
         for name, value in values.items():
             value = value.detach().float() * batch_size
@@ -131,14 +137,17 @@ class Task(L.LightningModule):
             self._train_sums[name] = value if total is None else total.to(value.device) + value
         self._train_count += int(batch_size)
         self._train_step_names = tuple(step)
+        self._train_step_suffix = step_suffix
         trainer = self._trainer
-        if trainer is None:  # a step called by hand (a notebook): nothing to log to
+        if trainer is None or not step:  # a step called by hand (a notebook): nothing to log to
             return
         connector = getattr(trainer, "_logger_connector", None)
         if trainer.fast_dev_run or connector is None or connector.should_update_logs:
-            for name in step:
-                host = values[name].detach().to("cpu", copy=True)  # the one wait of a logging step
-                self.log(f"train/{name}_step", host, prog_bar=True, on_step=True, on_epoch=False, batch_size=batch_size)
+            stacked = torch.stack([values[name].detach().float().reshape(()) for name in step])
+            host = stacked.to("cpu", copy=True)  # the one wait of a logging step
+            for k, name in enumerate(step):
+                self.log(f"train/{name}{step_suffix}", host[k], prog_bar=(k == 0), on_step=True, on_epoch=False,
+                         batch_size=batch_size)
 
     def on_train_epoch_end(self) -> None:
         """The epoch means of what ``log_train`` gathered: one host read per epoch."""
@@ -149,8 +158,10 @@ class Task(L.LightningModule):
         for name, total in sums.items():
             mean = total / count
             if name in self._train_step_names:
-                self.log(f"train/{name}_epoch", mean, prog_bar=True, sync_dist=True)
-                self.log(f"train/{name}", mean, logger=False, sync_dist=True)  # as a monitor key
+                first = name == self._train_step_names[0]
+                self.log(f"train/{name}_epoch", mean, prog_bar=first, sync_dist=True)
+                if self._train_step_suffix:  # else train/<name> is the per-step trajectory
+                    self.log(f"train/{name}", mean, logger=False, sync_dist=True)  # as a monitor key
             else:
                 self.log(f"train/{name}", mean, sync_dist=True)
 

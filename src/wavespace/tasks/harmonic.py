@@ -187,12 +187,11 @@ class HarmonicSalience(Task):
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         res = self.objective(batch)
         self._pending_loss1.append(res["loss1"].detach())
-        bs = res["target"].shape[0]
-        self.log("train/loss", res["loss"], prog_bar=True, batch_size=bs)
-        self.log("train/loss0", res["loss0"], batch_size=bs)
-        self.log("train/loss1", res["loss1"], batch_size=bs)
-        self.log("train/lambda", self.lam.float(), batch_size=bs)  # the value this step used
-        self.log("train/slack", -res["violation"].detach(), batch_size=bs)  # >= 0: constraint holds
+        # The dual trajectory (lambda is the value this step used; slack >= 0: the constraint
+        # holds) at every logging step, read by `analyze salience`; one host copy for all five.
+        values = {"loss": res["loss"], "loss0": res["loss0"], "loss1": res["loss1"],
+                  "lambda": self.lam.float(), "slack": -res["violation"]}
+        self.log_train(values, res["target"].shape[0], step=tuple(values), step_suffix="")
         return res["loss"]
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Callable | None = None) -> None:
