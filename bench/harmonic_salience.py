@@ -17,7 +17,8 @@ each with its peak-picking fraction tuned on the validation split
 defaults plus the overrides below); labels are read only for the table. Seeds change the model
 initialisation and batch order, and for synthetic scenarios the data too (rendered piano keeps
 its files: rendering is the slow part). Mean +- std over seeds is printed; every number goes to
-``--out`` as JSON.
+``--out`` as JSON, written after each (scenario, seed): run again with the same settings and the
+finished ones are kept (an interrupted bench resumes).
 """
 
 from __future__ import annotations
@@ -159,21 +160,39 @@ def main() -> None:
         args.seeds, args.steps, args.train_clips, args.eval_clips = [0], 10, 32, 8
     names = args.scenarios or list(scenarios(1, 1, 0))
     work = args.out.parent / "harmonic_salience_work"
+    # Written after every (scenario, seed): an interrupted bench resumes with what it finished,
+    # as long as the settings that change the numbers are the same.
+    same = {k: str(getattr(args, k)) for k in ("steps", "batch_size", "train_clips", "eval_clips", "accelerator")}
+    done: dict[str, list[dict]] = {}
+    if args.out.is_file():
+        old = json.loads(args.out.read_text())
+        if all(old.get("args", {}).get(k) == v for k, v in same.items()):
+            done = old.get("results", {})
     results: dict[str, list[dict]] = {}
+
+    def write() -> None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        merged = {**done, **results}
+        args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": merged},
+                                       indent=2, default=float))
+
     for name in names:
         if name == "rendered_piano" and shutil.which("fluidsynth") is None:
             print("\n== rendered_piano skipped: FluidSynth is not installed (make data-deps)")
             continue
+        earlier = {r.get("seed"): r for r in done.get(name, [])}
         for seed in args.seeds:
+            if seed in earlier:
+                print(f"-- {name}, seed {seed}: kept from {args.out}", flush=True)
+                results.setdefault(name, []).append(earlier[seed])
+                continue
             overrides = scenarios(args.train_clips, args.eval_clips, seed)[name]
             print(f"-- {name}, seed {seed}", flush=True)
-            results.setdefault(name, []).append(
-                run_one(overrides, seed, args.steps, args.batch_size, args.eval_clips, work / name,
-                        args.accelerator))
+            run = run_one(overrides, seed, args.steps, args.batch_size, args.eval_clips, work / name, args.accelerator)
+            results.setdefault(name, []).append({"seed": seed, **run})
+            write()
         print("\n".join(summarise(name, results[name])), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
-                                   indent=2, default=float))
+    write()
     print(f"\nwritten to {args.out}")
 
 

@@ -95,3 +95,49 @@ def test_inference_loads_no_lightning(tiny_run):
             "print(type(m).__name__, sorted({n.split('.')[0] for n in sys.modules} & {'lightning', 'torchmetrics', 'wandb'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.split() == ["Transcriber", "[]"], out.stderr
+
+
+def _fluidsynth_ready() -> bool:
+    from pathlib import Path
+
+    from wavespace.data.rendered import DEFAULT_SOUNDFONT, find_fluidsynth
+    return find_fluidsynth() is not None and Path(DEFAULT_SOUNDFONT).is_file()
+
+
+@pytest.mark.skipif("piano-cpu" not in pretrained.available(),
+                    reason="the shipped piano-cpu is not in this checkout (make pretrained)")
+@pytest.mark.skipif(not _fluidsynth_ready(), reason="fluidsynth or FluidR3_GM.sf2 not installed (make data-deps)")
+def test_the_shipped_piano_cpu_is_intact_and_transcribes_a_rendered_piano_piece(tmp_path):
+    """The model in the package is the one its JSON describes (size, SHA-256), and the default
+    `transcribe` (no ckpt=) finds the notes of a rendered piano piece: a melody over two triads
+    (15 notes, chords and repeated pitches), scored with mir_eval (onsets within 50 ms)."""
+    import hashlib
+
+    import mir_eval
+    import pretty_midi
+
+    from wavespace.data.midi import write_midi
+    from wavespace.data.rendered import DEFAULT_SOUNDFONT, render_file
+    from wavespace.labels import Notes
+
+    meta = pretrained.metadata("piano-cpu")
+    data = pretrained.checkpoint("piano-cpu").read_bytes()
+    assert len(data) == meta["bytes"] and hashlib.sha256(data).hexdigest() == meta["sha256"]
+
+    melody = [72, 74, 76, 77, 79, 77, 76, 74]
+    onset = [0.25 + 0.4 * i for i in range(8)] + [0.25] * 3 + [1.85] * 3
+    offset = [t + 0.35 for t in onset[:8]] + [1.75] * 3 + [3.35] * 3
+    pitch = melody + [48, 55, 64, 53, 57, 60]
+    ref = Notes(onset=np.array(onset), offset=np.array(offset), pitch=np.array(pitch), velocity=np.full(14, 80))
+    write_midi(ref, tmp_path / "piece.mid")
+    render_file(tmp_path / "piece.mid", tmp_path / "in" / "piece.wav", DEFAULT_SOUNDFONT, 44100)
+    env = child_env(tmp_path)  # no WAVESPACE_PRETRAINED_DIR: the package's own folder
+    run_cli("wavespace.transcribe", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}", "progress=false",
+            tmp_path=tmp_path, env=env)
+    [midi] = sorted((tmp_path / "out").glob("*.mid"))
+    est = [n for inst in pretty_midi.PrettyMIDI(str(midi)).instruments for n in inst.notes]
+    hz = lambda p: 440.0 * 2.0 ** ((np.asarray(p, dtype=float) - 69) / 12)  # noqa: E731
+    _, recall, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        np.stack([ref.onset, ref.offset], 1), hz(ref.pitch),
+        np.array([[n.start, n.end] for n in est]).reshape(-1, 2), hz([n.pitch for n in est]), offset_ratio=None)
+    assert recall >= 0.9 and f1 >= 0.85, (recall, f1, sorted((n.pitch, round(n.start, 2)) for n in est))
