@@ -124,7 +124,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     import torch
 
     from wavespace.files import atomic_path, write_text
-    from wavespace.loading import load_transcriber, resolve_checkpoint
+    from wavespace.loading import load_transcriber, locate
     from wavespace.transcription.exported import (
         FORMATS,
         ExportedTranscriber,
@@ -145,8 +145,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if isinstance(task, ExportedTranscriber):
         raise ExportError(f"{cfg.ckpt} is already an exported model; export from the .ckpt file or "
                           f"the run directory it came from.")
-    ckpt_path = resolve_checkpoint(cfg.ckpt)
-    output = Path(cfg.get("output") or ckpt_path.with_suffix(FORMATS[fmt])).expanduser()
+    ckpt_path = locate(cfg.ckpt)
+    shipped = not Path(str(cfg.ckpt)).expanduser().exists()  # a name (piano-cpu): not beside the package's file
+    default = Path(f"{cfg.ckpt}{FORMATS[fmt]}") if shipped else ckpt_path.with_suffix(FORMATS[fmt])
+    output = Path(cfg.get("output") or default).expanduser()
     outputs = _outputs(task, dict((task.run_config or {}).get("geometry") or {}))
     names = [o["name"] for o in outputs]
     atol, failures, made_dir = float(cfg.get("atol", 1e-4)), [], not output.parent.exists()

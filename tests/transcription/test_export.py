@@ -185,3 +185,17 @@ def test_bad_requests_are_one_paragraph_and_write_nothing(args, message, tiny_ru
     proc = run_cli("wavespace.export", *args, f"output={out}", tmp_path=tmp_path, check=False)
     assert proc.returncode == 1 and message in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and not out.parent.exists()
+
+
+@pytest.mark.skipif("piano-cpu" not in __import__("wavespace.pretrained").pretrained.available(),
+                    reason="the shipped piano-cpu is not in this checkout (make pretrained)")
+def test_a_shipped_model_exports_by_name_into_the_working_directory(tmp_path):
+    """`export ckpt=piano-cpu` finds the packaged checkpoint and, with no output=, writes
+    ./piano-cpu.onnx (never into the installed package)."""
+    from wavespace.pretrained import checkpoint
+
+    proc = run_cli("wavespace.export", "ckpt=piano-cpu", "format=onnx", tmp_path=tmp_path)
+    assert (tmp_path / "piano-cpu.onnx").is_file() and (tmp_path / "piano-cpu.onnx.json").is_file(), proc.stdout
+    meta = json.loads((tmp_path / "piano-cpu.onnx.json").read_text())
+    assert meta["checkpoint"]["path"] == str(checkpoint("piano-cpu").resolve())
+    assert not list(checkpoint("piano-cpu").parent.glob("*.onnx"))
