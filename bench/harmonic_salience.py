@@ -3,6 +3,7 @@
     python bench/harmonic_salience.py                 # full: 5 scenarios x 3 seeds x 600 steps (hours on 2 CPU cores)
     python bench/harmonic_salience.py --quick         # smoke: 2 synth scenarios, 1 seed, 10 steps
     python bench/harmonic_salience.py --scenarios synth_poly4_weak --seeds 0 --steps 300
+    python bench/harmonic_salience.py --report        # the tables of what --out already holds
 
 Scenarios: synthetic polyphony with 1 or up to 4 voices, each with f0 the strongest partial
 (``strong``, the generator's default) or attenuated (``weak``: ``weak_fundamental=1``, f0 at
@@ -154,7 +155,14 @@ def main() -> None:
     p.add_argument("--eval-clips", type=int, default=48)
     p.add_argument("--accelerator", default="cpu", help="Lightning accelerator for training (cpu, gpu)")
     p.add_argument("--out", type=Path, default=Path("outputs/bench/harmonic_salience.json"))
+    p.add_argument("--report", action="store_true",
+                   help="train nothing: print the tables of every scenario already in --out")
     args = p.parse_args()
+    if args.report:
+        stored = json.loads(args.out.read_text())["results"]
+        for name, runs in stored.items():
+            print("\n".join(summarise(name, sorted(runs, key=lambda r: r.get("seed", 0)))))
+        return
     if args.quick:
         args.scenarios = args.scenarios or ["synth_poly1_weak", "synth_poly4_strong"]
         args.seeds, args.steps, args.train_clips, args.eval_clips = [0], 10, 32, 8
