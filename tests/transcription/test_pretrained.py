@@ -14,6 +14,8 @@ import torch
 import wavespace
 import wavespace.pretrained as pretrained
 from tests.conftest import child_env, run_cli
+from tests.data.conftest import needs_fluidsynth
+from tests.transcription.conftest import needs_piano_cpu
 from wavespace.loading import load_transcriber
 from wavespace.pretrained.publish import publish
 
@@ -97,20 +99,12 @@ def test_inference_loads_no_lightning(tiny_run):
     assert out.stdout.split() == ["Transcriber", "[]"], out.stderr
 
 
-def _fluidsynth_ready() -> bool:
-    from pathlib import Path
-
-    from wavespace.data.rendered import DEFAULT_SOUNDFONT, find_fluidsynth
-    return find_fluidsynth() is not None and Path(DEFAULT_SOUNDFONT).is_file()
-
-
-@pytest.mark.skipif("piano-cpu" not in pretrained.available(),
-                    reason="the shipped piano-cpu is not in this checkout (make pretrained)")
-@pytest.mark.skipif(not _fluidsynth_ready(), reason="fluidsynth or FluidR3_GM.sf2 not installed (make data-deps)")
+@needs_piano_cpu
+@needs_fluidsynth
 def test_the_shipped_piano_cpu_is_intact_and_transcribes_a_rendered_piano_piece(tmp_path):
     """The model in the package is the one its JSON describes (size, SHA-256), and the default
     `transcribe` (no ckpt=) finds the notes of a rendered piano piece: a melody over two triads
-    (15 notes, chords and repeated pitches), scored with mir_eval (onsets within 50 ms)."""
+    (14 notes, chords and repeated pitches), scored with mir_eval (onsets within 50 ms)."""
     import hashlib
 
     import mir_eval
