@@ -27,7 +27,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from wavespace.loading import load_transcriber
     from wavespace.transcription.evaluation import EvaluateError, evaluate_model, iter_pieces
 
-    model = load_transcriber(cfg.get("ckpt"), cfg.get("device", "cpu"))
+    model = load_transcriber(cfg.get("ckpt"), cfg.get("device", "cpu"), str(cfg.get("precision", "fp32")))
     trained = model.run_config or {}
     # Data must be cut on the checkpoint's own time-frequency grid (and file datasets key their
     # feature cache on its front-end); their bad-file reports go next to the results.

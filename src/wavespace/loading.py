@@ -90,7 +90,7 @@ def check_model(model: Any, ckpt: str) -> None:
 LEAN_TASKS = ("wavespace.tasks.SupervisedSalience", "wavespace.tasks.supervised.SupervisedSalience")
 
 
-def load_transcriber(ckpt: str | None, device: str = "cpu") -> Any:
+def load_transcriber(ckpt: str | None, device: str = "cpu", precision: str = "fp32") -> Any:
     """A trained transcriber ready for inference only, with errors a user can act on.
 
     ``ckpt``: a ``.ckpt`` file, a run directory or a shipped model's name; None or empty: the
@@ -98,15 +98,23 @@ def load_transcriber(ckpt: str | None, device: str = "cpu") -> Any:
     ``SupervisedSalience`` become a :class:`wavespace.transcription.model.Transcriber` (same
     outputs, no Lightning import: start-up in about a second instead of several); others are
     loaded as their task by :func:`load`. BatchNorms are folded into their convolutions.
+    ``precision`` (``fp32``, ``bf16``, or ``auto``: bf16 where the device runs it natively,
+    :func:`wavespace.models.inference.inference_dtype`) sets the dtype the Transcriber's net runs
+    in; the front-end and the returned probabilities stay float32, other models stay float32.
     An exported model (``.onnx``/``.pt`` from ``python -m wavespace.export``, with its sidecar)
     loads as an :class:`~wavespace.transcription.exported.ExportedTranscriber`, which inference
     uses the same way.
     """
     import wavespace.pretrained as pretrained
-    from wavespace.models.inference import fold_batchnorm
+    from wavespace.models.inference import fold_batchnorm, inference_dtype
     from wavespace.transcription.exported import ExportedTranscriber, is_exported
     from wavespace.transcription.inference import TranscribeError
+    from wavespace.transcription.model import Transcriber
 
+    try:
+        dtype = inference_dtype(precision, device)
+    except ValueError as exc:
+        raise TranscribeError(f"precision={precision}: {exc}.") from exc
     if ckpt and is_exported(ckpt):
         return ExportedTranscriber(ckpt, device)
     name = str(ckpt or pretrained.DEFAULT)
@@ -129,6 +137,8 @@ def load_transcriber(ckpt: str | None, device: str = "cpu") -> Any:
     # Transcription never trains: fold BatchNorms into their convolutions (same outputs, faster).
     model.eval()
     model.net = fold_batchnorm(model.net, inplace=True)
+    if isinstance(model, Transcriber):
+        model.net.to(dtype)
     return model
 
 

@@ -70,7 +70,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     suffixes = [".mid"] + [".salience.npy"] * bool(cfg.get("save_salience")) + [".png"] * bool(cfg.get("save_png"))
     suffixes += [".notes.csv"] * bool(cfg.get("save_note_events"))
     plans = dict(zip(files, output_paths(files, roots, output, suffixes), strict=True))  # refuses clashes first
-    model = load_transcriber(cfg.get("ckpt"), cfg.get("device", "cpu"))
+    model = load_transcriber(cfg.get("ckpt"), cfg.get("device", "cpu"), str(cfg.get("precision", "fp32")))
     params = model.decode_params(frame_threshold=cfg.get("frame_threshold"), onset_threshold=cfg.get("onset_threshold"),
                                  offset_threshold=cfg.get("offset_threshold"),
                                  min_duration=cfg.get("min_duration"))
@@ -172,6 +172,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--minimum-note-length", type=float, metavar="MS",
                    help="shortest note kept, in milliseconds (default: the model's decoding config)")
     p.add_argument("--device", default=None, help="torch device (default cpu)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                   help="dtype the net runs in (default auto: bf16 where the device runs it natively)")
     p.add_argument("--batch-size", type=int, default=None, help="chunks per forward pass")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -186,7 +188,7 @@ def config_from_args(args: argparse.Namespace) -> DictConfig:
               "save_note_events": args.save_note_events, "save_salience": args.save_salience,
               "save_png": args.save_png, "onset_threshold": args.onset_threshold,
               "frame_threshold": args.frame_threshold, "offset_threshold": args.offset_threshold,
-              "device": args.device,
+              "device": args.device, "precision": args.precision,
               "batch_size": args.batch_size, "progress": not args.quiet,
               "min_duration": None if args.minimum_note_length is None else args.minimum_note_length / 1000}
     for key, value in values.items():

@@ -140,6 +140,61 @@ def test_fft_decimated_cqt_equals_nnaudios_own_forward(fmin, n_bins):
     assert ours.fft_decimation
 
 
+@pytest.mark.parametrize("kwargs", [
+    dict(hop=HOP, fmin=27.5, n_bins=264),                          # no early downsampling
+    dict(hop=512, fmin=55.0, n_bins=72),                           # early downsampling by 16
+    dict(hop=HOP, fmin=27.5, n_bins=264, pad_mode="reflect"),
+    dict(hop=HOP, fmin=13.75, n_bins=264, harmonics=(0.5, 1, 2)),  # HCQT, h=0.5 downsampled early
+])
+def test_a_cqt_restored_from_a_state_dict_is_built_without_nnaudio_and_equals_it(kwargs):
+    """What loading a checkpoint builds (kernels_from_checkpoint): the same hop, early
+    downsampling and output as nnAudio's build, bit for bit, once the state dict is loaded."""
+    from wavespace.features.cqt import CQT2010Restored
+
+    kwargs = dict(kwargs)
+    hop, fmin, n_bins = kwargs.pop("hop"), kwargs.pop("fmin"), kwargs.pop("n_bins")
+    cls = HCQT if "harmonics" in kwargs else CQT
+    built = cls(SR, hop, fmin, BPO, n_bins, **kwargs)
+    restored = cls(SR, hop, fmin, BPO, n_bins, kernels_from_checkpoint=True, **kwargs)
+    pairs = list(zip(built.cqts, restored.cqts)) if cls is HCQT else [(built.cqt, restored.cqt)]
+    for a, b in pairs:
+        assert type(b) is CQT2010Restored and type(a) is not CQT2010Restored
+        assert (b.hop_length, b.downsample_factor, b.earlydownsample, b.n_octaves) == \
+            (a.hop_length, a.downsample_factor, a.earlydownsample, a.n_octaves)
+    with pytest.raises(RuntimeError, match="load the state dict"):
+        restored(torch.zeros(1, SR))
+    restored.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(2, SR * 2 + 77, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(restored(x), built(x), rtol=0, atol=0)
+
+
+def test_next_fast_len_equals_scipys():
+    from scipy.fft import next_fast_len as scipys
+
+    from wavespace.features.cqt import next_fast_len
+
+    rng = np.random.default_rng(0)
+    for n in [*range(1, 3000), *rng.integers(3000, 10**7, 500).tolist()]:
+        assert next_fast_len(n) == scipys(n, real=True), n
+
+
+def test_loading_the_shipped_transcriber_does_not_import_nnaudio():
+    """Start-up: nnAudio pulls in scipy.signal (~0.5 s) only to compute kernels a checkpoint
+    overwrites; a fresh interpreter loads piano-cpu and transcribes without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from wavespace.loading import load_transcriber; "
+            "from wavespace.transcription.inference import transcribe_audio; "
+            "m = load_transcriber(None); transcribe_audio(m, np.zeros(22050, np.float32)); "
+            "print(sorted(k for k in sys.modules if k.split('.')[0] in ('nnAudio', 'scipy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = eval(out.stdout.strip().splitlines()[-1])
+    assert not [m for m in loaded if m.startswith("nnAudio")], loaded
+    assert not [m for m in loaded if m.startswith(("scipy.signal", "scipy.fft"))], loaded
+
+
 def test_hcqt_strategies_agree():
     x = tone(330.0) + 0.5 * tone(1500.0)
     shared = HCQT(SR, 512, FMIN, BPO, NBINS, strategy="shared", compression="none")(x)

@@ -53,8 +53,19 @@ def probe(path: str | Path) -> AudioInfo:
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:
-    """[frames] or [frames, channels] -> float32 [frames] (channel mean)."""
-    return (x.mean(axis=1) if x.ndim == 2 else x).astype(np.float32, copy=False)
+    """[frames] or [frames, channels] -> float32 [frames] (channel mean).
+
+    Summed a channel column at a time: numpy's ``mean(axis=1)`` over 2 interleaved channels runs
+    ~20x slower (15 ms for 30 s of 44.1 kHz stereo, 5 % of a transcription's time).
+    """
+    if x.ndim == 1:
+        return x.astype(np.float32, copy=False)
+    out = x[:, 0].astype(np.float32)  # a contiguous copy
+    for c in range(1, x.shape[1]):
+        out += x[:, c]
+    if x.shape[1] > 1:
+        out /= np.float32(x.shape[1])
+    return out
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:

@@ -106,14 +106,18 @@ def write_midi(
 
     tempo = mido.bpm2tempo(tempo_bpm)
     sec_to_tick = ticks_per_beat * 1e6 / tempo
-    events: list[tuple[int, int, object]] = []  # (tick, order, message); offs before ons at a tick
-    for on, off, p, v in zip(notes.onset, notes.offset, notes.pitch, notes.velocity, strict=True):
-        a, b = int(round(on * sec_to_tick)), int(round(off * sec_to_tick))
-        events.append((a, 1, mido.Message("note_on", note=int(round(p)), velocity=int(np.clip(v, 1, 127)))))
-        events.append((max(b, a + 1), 0, mido.Message("note_off", note=int(round(p)), velocity=0)))
+    # (tick, order, type, key, value); at one tick offs and pedal-ups before ons and pedal-downs.
+    # Plain tuples, one mido.Message each at the end: building then copying messages (to set
+    # their delta times) validated every field twice, most of this function's time.
+    on = np.round(np.asarray(notes.onset, float) * sec_to_tick).astype(np.int64)
+    off = np.maximum(np.round(np.asarray(notes.offset, float) * sec_to_tick).astype(np.int64), on + 1)
+    pitch = np.round(np.asarray(notes.pitch, float)).astype(np.int64).tolist()
+    velocity = np.clip(np.asarray(notes.velocity, float), 1, 127).astype(np.int64).tolist()
+    events = [(a, 1, "note_on", p, v) for a, p, v in zip(on.tolist(), pitch, velocity, strict=True)]
+    events += [(b, 0, "note_off", p, 0) for b, p in zip(off.tolist(), pitch, strict=True)]
     for down, up in ([] if pedal is None else pedal):
-        events.append((int(round(down * sec_to_tick)), 2, mido.Message("control_change", control=SUSTAIN_CC, value=127)))
-        events.append((int(round(up * sec_to_tick)), 0, mido.Message("control_change", control=SUSTAIN_CC, value=0)))
+        events.append((int(round(down * sec_to_tick)), 2, "control_change", SUSTAIN_CC, 127))
+        events.append((int(round(up * sec_to_tick)), 0, "control_change", SUSTAIN_CC, 0))
     events.sort(key=lambda e: (e[0], e[1]))
     mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
     track = mido.MidiTrack()
@@ -121,8 +125,11 @@ def write_midi(
     track.append(mido.MetaMessage("set_tempo", tempo=tempo, time=0))
     track.append(mido.Message("program_change", program=int(program), time=0))
     last = 0
-    for tick, _, msg in events:
-        track.append(msg.copy(time=tick - last))  # type: ignore[attr-defined]
+    for tick, _, kind, key, value in events:
+        if kind == "control_change":
+            track.append(mido.Message(kind, control=key, value=value, time=tick - last))
+        else:
+            track.append(mido.Message(kind, note=key, velocity=value, time=tick - last))
         last = tick
     track.append(mido.MetaMessage("end_of_track", time=int(round(tail_seconds * sec_to_tick))))
     path = Path(path)

@@ -6,10 +6,10 @@ import contextlib
 import functools
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from scipy.fft import next_fast_len
 from torch import nn
 
 from wavespace.features.base import (
@@ -35,7 +35,27 @@ def cqt_algorithm(hop_length: int, n_bins: int, bins_per_octave: int, algorithm:
     return "2010" if hop_length % 2 ** (octaves - 1) == 0 else "1992"
 
 
-def fft_decimate(x: torch.Tensor, kernel: torch.Tensor, factor: int) -> torch.Tensor:
+def next_fast_len(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n: a length every FFT library transforms fast.
+
+    scipy.fft.next_fast_len(n, real=True) gives the same; importing scipy.fft costs ~0.1 s of a
+    transcription command's start-up, for a search this small.
+    """
+    best, p5 = 2 ** max(0, (n - 1).bit_length()), 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:  # the smallest power of two that lifts p35 to n
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def fft_decimate(x: torch.Tensor, kernel: torch.Tensor, factor: int,
+                 spectra: dict | None = None) -> torch.Tensor:
     """``conv1d(x, kernel, stride=factor, padding=(L - 1) // 2)``, computed through one FFT.
 
     Why: nnAudio's CQT2010 low-passes the whole signal with a 256-tap single-channel conv1d
@@ -43,57 +63,156 @@ def fft_decimate(x: torch.Tensor, kernel: torch.Tensor, factor: int) -> torch.Te
     time (0.55 s of 0.58 s for 20 s of audio). One FFT of a 5-smooth length does the same
     filtering several times faster (bench/cqt_decimation.py), on any device, with the same
     output to ~1e-6. ``x`` [B, 1, N], ``kernel`` [1, 1, L].
+
+    ``spectra``: a dict in which the kernel's spectrum is kept per FFT length, device and mode,
+    for a kernel that never changes (the CQT's low-pass filter): without it, every call spends
+    one of its two forward FFTs on the kernel.
     """
     n, taps = x.shape[-1], kernel.shape[-1]
     pad = (taps - 1) // 2
-    nfft = next_fast_len(n + taps - 1, real=True)  # linear, not circular; 2^a 3^b 5^c: fast
+    nfft = next_fast_len(n + taps - 1)  # linear, not circular; 2^a 3^b 5^c: fast
     # In float64: a float32 FFT spreads its rounding error (~1e-7 of the whole signal's energy)
     # over every sample, which shows as noise in near-silent passages (~-100 dB) that the
     # direct convolution keeps clean. float64 costs ~1.5x on the FFTs, ~5 % of the transform.
     work = torch.float32 if x.device.type == "mps" else torch.float64  # MPS has no float64
-    spec = torch.fft.rfft(x.to(work), nfft) * torch.fft.rfft(kernel.flip(-1).to(work), nfft)
+    key = (nfft, x.device, work, torch.is_inference_mode_enabled())
+    kernel_spec = None if spectra is None else spectra.get(key)
+    if kernel_spec is None:
+        kernel_spec = torch.fft.rfft(kernel.flip(-1).to(work), nfft)
+        if spectra is not None:
+            spectra[key] = kernel_spec
+    spec = torch.fft.rfft(x.to(work), nfft) * kernel_spec
     full = torch.fft.irfft(spec, nfft)  # full[j] = sum_k kernel[k] * x[j - (taps - 1) + k]
     out_len = (n + 2 * pad - taps) // factor + 1
     start = taps - 1 - pad
     return full[..., start : start + factor * (out_len - 1) + 1 : factor].to(x.dtype)
 
 
+class _CQT2010Forward:
+    """The magnitude forward of nnAudio 0.3.4's ``CQT2010v2``, faster on a CPU, for any module
+    holding its buffers (``cqt_kernels_real``/``_imag``, ``lowpass_filter``, ``lenghts``, and
+    ``early_downsample_filter`` when ``earlydownsample``) and scalars (``hop_length`` after early
+    downsampling, ``downsample_factor``, ``n_octaves``, ``n_bins``, ``trainable``).
+
+    Same output as nnAudio's forward to float rounding (tests/features); it differs in how:
+    decimation through :func:`fft_decimate` with the filter's spectrum kept, and the real and
+    imaginary kernels in one convolution whose halves give the power directly.
+    """
+
+    # False: decimate with nnAudio's strided conv1d (what export traces, see direct_decimation)
+    fft_decimation = True
+
+    def _decimate(self, x: torch.Tensor, kernel: torch.Tensor, factor: int, cache: str) -> torch.Tensor:
+        if self.fft_decimation:
+            return fft_decimate(x, kernel, factor, self.__dict__.setdefault(cache, {}))
+        return torch.nn.functional.conv1d(x, kernel, stride=factor, padding=(kernel.shape[-1] - 1) // 2)
+
+    def magnitude(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(-1, 1, x.shape[-1])  # [T] or [B, T] -> [B, 1, T]
+        if self.earlydownsample:
+            x = self._decimate(x, self.early_downsample_filter, int(self.downsample_factor), "_early_spectra")
+        kernels, k = self._complex_kernels(), self.cqt_kernels_real.shape[0]
+        hop, powers = self.hop_length, []
+        for octave in range(self.n_octaves):
+            if octave:
+                hop //= 2
+                x = self._decimate(x, self.lowpass_filter, 2, "_lowpass_spectra")
+            y = torch.nn.functional.conv1d(self._pad(x), kernels, stride=hop)
+            powers.append(y[:, :k].square() + y[:, k:].square())
+        power = torch.cat(powers[::-1], 1)[:, -self.n_bins :]
+        power = power * (self.downsample_factor**2 * self.lenghts.view(-1, 1))
+        return torch.sqrt(power + 1e-8) if self.trainable else torch.sqrt(power)
+
+    def _complex_kernels(self) -> torch.Tensor:
+        """[2K, 1, L]: the real kernels, then the imaginary ones negated (nnAudio's sign),
+        kept while the kernels are fixed (not ``trainable``)."""
+        real, imag = self.cqt_kernels_real, self.cqt_kernels_imag
+        key = (real.device, real.dtype, torch.is_inference_mode_enabled())
+        cached = self.__dict__.get("_kernels")
+        if self.trainable or cached is None or cached[0] != key:
+            cached = (key, torch.cat([real, -imag], 0))
+            if not self.trainable:
+                self.__dict__["_kernels"] = cached
+        return cached[1]
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """The centering padding; reflection needs a signal longer than half a kernel, so a
+        shorter one is zero-padded instead, as nnAudio does."""
+        half = self.cqt_kernels_real.shape[-1] // 2
+        if self.pad_mode == "reflect" and x.shape[-1] > half:
+            return torch.nn.functional.pad(x, (half, half), mode="reflect")
+        return torch.nn.functional.pad(x, (half, half))
+
+
+def _early_downsampling(sample_rate: int, hop_length: int, fmin: float, bins_per_octave: int,
+                        n_bins: int) -> tuple[int, int, int]:
+    """(octaves, hop after early downsampling, downsample factor) as nnAudio 0.3.4's
+    ``CQT2010v2`` derives them (``get_early_downsample_params``), without importing it."""
+    q = 1.0 / (2 ** (1 / bins_per_octave) - 1)
+    octaves = math.ceil(n_bins / bins_per_octave)
+    remainder = n_bins % bins_per_octave
+    fmax_t = fmin * 2 ** (octaves - 1) * 2 ** (((remainder or bins_per_octave) - 1) / bins_per_octave)
+    cutoff = fmax_t * (1 + 0.5 * 1.5 / q)  # hann window bandwidth 1.5
+    by_band = max(0, int(math.ceil(math.log2(0.85 * (sample_rate // 2) / cutoff)) - 1) - 1)
+    by_hop = max(0, int(math.ceil(math.log2(hop_length))) - octaves + 1)
+    factor = 2 ** min(by_band, by_hop)
+    return octaves, hop_length // factor, factor
+
+
+class CQT2010Restored(_CQT2010Forward, nn.Module):
+    """A ``CQT2010v2`` whose kernels and filters come from a checkpoint: built without nnAudio.
+
+    Why: importing nnAudio imports scipy.signal, half a second of a transcription command's
+    start-up, only to compute kernels that the checkpoint's state dict then overwrites. The
+    buffers start empty and take their shapes from the state dict when it loads; the scalars
+    are derived as nnAudio derives them (tests/features compare both builds).
+    """
+
+    BUFFERS = ("lowpass_filter", "early_downsample_filter", "lenghts", "cqt_kernels_real", "cqt_kernels_imag")
+
+    def __init__(self, sr: int, hop_length: int, fmin: float, n_bins: int, bins_per_octave: int,
+                 pad_mode: str = "constant", **_: object) -> None:
+        super().__init__()
+        self.n_bins, self.pad_mode, self.trainable = int(n_bins), pad_mode, False
+        self.output_format = "Magnitude"
+        self.n_octaves, self.hop_length, self.downsample_factor = _early_downsampling(
+            sr, hop_length, fmin, bins_per_octave, n_bins)
+        self.earlydownsample = self.downsample_factor != 1
+        for name in self.BUFFERS:
+            if name != "early_downsample_filter" or self.earlydownsample:
+                self.register_buffer(name, torch.empty(0))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
+        for name in self.BUFFERS:
+            if name in self._buffers and prefix + name in state_dict:
+                self._buffers[name] = torch.empty_like(state_dict[prefix + name], device=self._buffers[name].device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cqt_kernels_real.numel() == 0:
+            raise RuntimeError("this CQT was built to receive a checkpoint's kernels (restoring=True); "
+                               "load the state dict before using it")
+        return self.magnitude(x)
+
+
 @functools.cache
 def _cqt2010_fft_class() -> type:
-    """nnAudio's ``CQT2010v2`` with its decimation filters applied through :func:`fft_decimate`.
+    """nnAudio's ``CQT2010v2`` with the faster magnitude forward of :class:`_CQT2010Forward`.
 
-    Same kernels, buffers (so checkpoints load either way) and output; only the two
-    ``downsampling_by_n`` calls of nnAudio 0.3.4's forward are swapped. tests/features pin the
+    Same kernels, buffers (so checkpoints load either way) and output. tests/features pin the
     output to nnAudio's own forward, which an instance falls back to when its
     ``fft_decimation`` is False (:func:`direct_decimation`).
     """
     from nnAudio.features import CQT2010v2
-    from nnAudio.utils import broadcast_dim, get_cqt_complex
 
-    class CQT2010FFT(CQT2010v2):
-        # False: nnAudio's own conv1d decimation (see :func:`direct_decimation`).
-        fft_decimation = True
-
+    class CQT2010FFT(_CQT2010Forward, CQT2010v2):
+        # fft_decimation False: nnAudio's own forward, exactly (see :func:`direct_decimation`).
         def forward(self, x: torch.Tensor, output_format: str | None = None,
                     normalization_type: str = "librosa") -> torch.Tensor:
             if (not self.fft_decimation or (output_format or self.output_format) != "Magnitude"
                     or normalization_type != "librosa"):
                 return super().forward(x, output_format, normalization_type)
-            x = broadcast_dim(x)
-            if self.earlydownsample:
-                x = fft_decimate(x, self.early_downsample_filter, int(self.downsample_factor))
-            hop = self.hop_length
-            octaves = [get_cqt_complex(x, self.cqt_kernels_real, self.cqt_kernels_imag, hop, self.padding)]
-            for _ in range(self.n_octaves - 1):
-                hop //= 2
-                x = fft_decimate(x, self.lowpass_filter, 2)
-                octaves.append(get_cqt_complex(x, self.cqt_kernels_real, self.cqt_kernels_imag,
-                                               hop, self.padding))
-            cqt = torch.cat(octaves[::-1], 1)[:, -self.n_bins :]
-            cqt = cqt * (self.downsample_factor * torch.sqrt(self.lenghts.view(-1, 1, 1)))
-            if self.trainable:
-                return torch.sqrt(cqt.pow(2).sum(-1) + 1e-8)
-            return torch.sqrt(cqt.pow(2).sum(-1))
+            return self.magnitude(x)
 
     # A module-level name, so the modules pickle (DDP spawn, multiprocessing) and unpickle in a
     # fresh process through __getattr__ below.
@@ -129,7 +248,7 @@ def __getattr__(name: str) -> type:
 
 def make_nnaudio_cqt(
     sample_rate: int, hop_length: int, fmin: float, bins_per_octave: int, n_bins: int,
-    algorithm: str = "auto", pad_mode: str = "constant", name: str = "CQT",
+    algorithm: str = "auto", pad_mode: str = "constant", name: str = "CQT", restoring: bool = False,
 ) -> tuple[nn.Module, str, float]:
     """An nnAudio magnitude CQT module [B, T] -> [B, n_bins, frames], its algorithm, and the
     factor its output must be multiplied by.
@@ -138,9 +257,10 @@ def make_nnaudio_cqt(
     is far below Nyquist, e.g. an HCQT channel h = 0.5): it rescales by ``downsample_factor``
     where sqrt(downsample_factor) is right, so a tone reads sqrt(2) or 2x louder than with
     ``CQT1992v2`` or without early downsampling (tests/features check the agreement).
-    """
-    from nnAudio.features import CQT1992v2  # heavy import, kept local
 
+    ``restoring``: a state dict will supply the kernels, so a ``2010`` module is built without
+    nnAudio (:class:`CQT2010Restored`).
+    """
     top = fmin * 2 ** ((n_bins - 1) / bins_per_octave)
     check_below_nyquist(name, top, sample_rate,
                         "lower n_bins or fmin, or raise geometry.sample_rate")
@@ -148,7 +268,12 @@ def make_nnaudio_cqt(
     kwargs = dict(sr=sample_rate, hop_length=hop_length, fmin=fmin, n_bins=n_bins,
                   bins_per_octave=bins_per_octave, output_format="Magnitude", verbose=False,
                   pad_mode=pad_mode)
-    module = _cqt2010_fft_class()(**kwargs) if algorithm == "2010" else CQT1992v2(**kwargs)
+    if algorithm == "2010":
+        module = (CQT2010Restored if restoring else _cqt2010_fft_class())(**kwargs)
+    else:
+        from nnAudio.features import CQT1992v2  # heavy import, kept local
+
+        module = CQT1992v2(**kwargs)
     scale = 1.0
     if algorithm == "2010" and module.earlydownsample:
         scale = 1.0 / math.sqrt(float(module.downsample_factor))
@@ -164,7 +289,15 @@ class CQT(Frontend):
     works for any hop. Edges are zero-padded by
     default: reflection needs clips longer than half the longest (lowest-bin) kernel, about 1.5 s
     at A0, which short crops are not.
+
+    ``kernels_from_checkpoint`` (set by :meth:`restore_config` when a checkpoint is loaded):
+    the kernels come from the state dict, so nnAudio is not imported to compute them.
     """
+
+    @classmethod
+    def restore_config(cls, cfg: Any) -> Any:
+        cfg.kernels_from_checkpoint = True
+        return cfg
 
     def __init__(
         self,
@@ -177,13 +310,14 @@ class CQT(Frontend):
         algorithm: str = "auto",
         pad_mode: str = "constant",
         normalize: str = "none",
+        kernels_from_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         self.sample_rate, self.hop_length = int(sample_rate), int(hop_length)
         self.n_bins, self.bins_per_octave, self.fmin = int(n_bins), int(bins_per_octave), float(fmin)
         self.cqt, self.algorithm, self.scale = make_nnaudio_cqt(
             self.sample_rate, self.hop_length, self.fmin, self.bins_per_octave, self.n_bins,
-            algorithm, pad_mode)
+            algorithm, pad_mode, restoring=kernels_from_checkpoint)
         self.compression = check_compression(compression)
         self.set_normalization(normalize)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +40,15 @@ from wavespace.features.cqt import cqt_algorithm, make_nnaudio_cqt
 
 
 class HCQT(Frontend):
-    """Log-magnitude harmonic CQT, shape [B, len(harmonics), n_bins, frames]."""
+    """Log-magnitude harmonic CQT, shape [B, len(harmonics), n_bins, frames].
+
+    ``kernels_from_checkpoint``: as for :class:`~wavespace.features.cqt.CQT`.
+    """
+
+    @classmethod
+    def restore_config(cls, cfg: Any) -> Any:
+        cfg.kernels_from_checkpoint = True
+        return cfg
 
     def __init__(
         self,
@@ -54,6 +63,7 @@ class HCQT(Frontend):
         algorithm: str = "auto",
         pad_mode: str = "constant",
         normalize: str = "none",
+        kernels_from_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         self.sample_rate, self.hop_length = int(sample_rate), int(hop_length)
@@ -91,10 +101,12 @@ class HCQT(Frontend):
                     f"give {[round(s, 3) for s in raw_shifts]}. Use strategy per_harmonic or auto."
                 )
             built = [make_nnaudio_cqt(self.sample_rate, self.hop_length, self.fmin * h_min,
-                                      self.bins_per_octave, wide_bins, algorithm, pad_mode, "HCQT")]
+                                      self.bins_per_octave, wide_bins, algorithm, pad_mode, "HCQT",
+                                      kernels_from_checkpoint)]
         elif strategy == "per_harmonic":
             built = [make_nnaudio_cqt(self.sample_rate, self.hop_length, self.fmin * h,
-                                      self.bins_per_octave, self.n_bins, algorithm, pad_mode, "HCQT")
+                                      self.bins_per_octave, self.n_bins, algorithm, pad_mode, "HCQT",
+                                      kernels_from_checkpoint)
                      for h in self.harmonics]
         else:
             raise FrontendConfigError(

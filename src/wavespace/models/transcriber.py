@@ -74,6 +74,11 @@ class ConvTranscriber(nn.Module):
     ``offset``/``velocity`` when enabled.
     """
 
+    # Every layer is a convolution with stride 1 in time or acts per frame: an output frame sees
+    # a bounded window of input frames, so inference may run in tiles of time
+    # (wavespace.models.inference.tiled_forward).
+    local_in_time = True
+
     def __init__(
         self,
         in_channels: int,

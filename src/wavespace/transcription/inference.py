@@ -99,7 +99,7 @@ def plan_chunks(n_samples: int, hop: int, chunk_frames: int, context_frames: int
 def predict_activations(
     model: Transcriber,
     audio: np.ndarray | AudioSource,
-    chunk_seconds: float = 20.0,
+    chunk_seconds: float = 60.0,
     context_seconds: float = 2.0,
     batch_size: int = 4,
     progress: Any = None,

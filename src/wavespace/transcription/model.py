@@ -17,9 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from wavespace.models.inference import temporal_reach, tiled_forward
 from wavespace.transcription.decoding import DecodeParams
 
 N_THRESHOLDS = 3  # frame, onset, offset
+#: frames per tile when a net local in time runs on a CPU (tiled_forward): fits the caches
+CPU_TILE_FRAMES = 512
 
 
 class Transcriber(nn.Module):
@@ -39,6 +42,7 @@ class Transcriber(nn.Module):
         self.decoding = dict(decoding)
         self.register_buffer("decode_thresholds", torch.tensor([float(default_threshold)] * N_THRESHOLDS))
         self.run_config, self.checkpoint_path = None, None
+        self.tile_frames: int | None = CPU_TILE_FRAMES  # None: one net call per chunk
 
     @property
     def device(self) -> torch.device:
@@ -53,7 +57,11 @@ class Transcriber(nn.Module):
         """Probabilities of every head for a waveform batch [B, T], as the task computes them."""
         x = self.features(audio.to(self.device))
         dtype = next((p.dtype for p in self.net.parameters() if p.is_floating_point()), x.dtype)
-        return {k: torch.sigmoid(v) for k, v in self.net(x.to(dtype)).items()}
+        x = x.to(dtype)
+        reach = temporal_reach(self.net) if self.device.type == "cpu" and self.tile_frames else None
+        out = (self.net(x) if reach is None
+               else tiled_forward(self.net, x, self.tile_frames, reach))
+        return {k: torch.sigmoid(v.float()) for k, v in out.items()}
 
     def restore(self, state_dict: Mapping[str, torch.Tensor], run_config: Mapping[str, Any] | None,
                 path: str | None) -> None:
