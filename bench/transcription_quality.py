@@ -19,11 +19,13 @@ to one thread there), as the real-time factor (wall time / audio time):
 * model time: reading and resampling the file included, the fastest of --repeats runs per file,
   model already loaded and warmed up;
 * the whole command (``--command-rtf``): ``python -m wavespace.transcribe`` and basic-pitch's CLI
-  each run once over part (b)'s files of one SoundFont, start-up and model load included; and
-  each command's start-up + model load alone (one short file).
-Each system chunks audio its own default way: ours as `wavespace.transcribe` does (20 s chunks
-with 2 s of context each side), basic-pitch in its ~2 s overlapping windows. Decision thresholds:
-ours as tuned on our validation split and stored in the checkpoint, basic-pitch's defaults.
+  each run once over part (b)'s files of one SoundFont, start-up and model load included; each
+  command on a 1 s clip (start-up + model load); and from the two the warm real-time factor,
+  what each file costs once the command is running (model loaded, first file done).
+Each system runs its own defaults: ours as `wavespace.transcribe` does (60 s chunks with 2 s of
+context each side, the net in bfloat16 where the CPU runs it natively: ``--precision``),
+basic-pitch in its ~2 s overlapping windows through its ONNX model. Decision thresholds: ours as
+tuned on our validation split and stored in the checkpoint, basic-pitch's defaults.
 
 basic-pitch 0.4.0 pins tensorflow<2.15.1 on Linux/Python 3.11, which must not enter the shared
 torch venv; it runs from its own venv (``--basic-pitch-python``, default .venv-basic-pitch/,
@@ -114,7 +116,8 @@ def render_all(midis: list[Path], soundfonts: list[Path], out: Path, sample_rate
     return jobs
 
 
-def run_ours(ckpt: str, jobs: list[tuple[Path, Path, str]], out: Path, repeats: int = 1) -> dict[str, float]:
+def run_ours(ckpt: str, jobs: list[tuple[Path, Path, str]], out: Path, repeats: int = 1,
+             precision: str = "auto") -> dict[str, float]:
     import torch
 
     from wavespace.data.midi import write_midi
@@ -123,7 +126,7 @@ def run_ours(ckpt: str, jobs: list[tuple[Path, Path, str]], out: Path, repeats: 
     from wavespace.transcription.outputs import read_audio
 
     torch.set_num_threads(1)
-    model = load_transcriber(ckpt)
+    model = load_transcriber(ckpt, "cpu", precision)  # as `transcribe` loads it
     sr = int(model.features.sample_rate)
     transcribe_audio(model, read_audio(jobs[0][1], sr))  # warm-up; chunking as the CLI's defaults
     times = {}
@@ -200,24 +203,31 @@ main()
 def command_rtf(ckpt: str, bp_python: str | None, wavs: list[Path], out: Path) -> dict[str, dict]:
     """Each system's whole command over ``wavs`` (start-up + model load included), one thread.
 
-    Also each command on the shortest file alone: close to start-up + model load.
+    Also each command on a 1 s clip (the first second of the first file): start-up + model
+    load + almost no audio. The warm real-time factor (model loaded, first file done) is then
+    (all files - the clip) / (their audio - 1 s): what each further file costs inside a command.
     """
     import soundfile as sf
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     audio = sum(sf.info(str(w)).duration for w in wavs)
-    shortest = min(wavs, key=lambda w: sf.info(str(w)).duration)
+    clip_dir = out / "clip"
+    clip_dir.mkdir(parents=True, exist_ok=True)
+    data, sr = sf.read(str(wavs[0]), frames=sf.info(str(wavs[0])).samplerate)
+    clip = clip_dir / "first-second.wav"
+    sf.write(str(clip), data, sr)
+    clip_s = sf.info(str(clip)).duration
+    # Both in basic-pitch's command form, OUT_DIR then the very same files.
     commands = {"wavespace": lambda files, dst: [
-        sys.executable, "-m", "wavespace.transcribe", f"ckpt={ckpt}",
-        f"input={files[0] if len(files) == 1 else files[0].parent}", f"output={dst}", "progress=false"]}
+        sys.executable, "-m", "wavespace.transcribe", str(dst), *map(str, files), "--ckpt", ckpt, "--quiet"]}
     if bp_python:
         commands["basic-pitch"] = lambda files, dst: [bp_python, "-c", BASIC_PITCH_CLI, str(dst), *map(str, files)]
     result = {}
     for name, make in commands.items():
         timings = {}
         # The first run fills the OS file cache and Python's bytecode cache: not timed.
-        for label, files in (("warm-up", [shortest]), ("startup", [shortest]), ("all", wavs)):
-            dst = out / name / label
+        for label, files in (("warm-up", [clip]), ("startup", [clip]), ("one file", [wavs[0]]), ("all", wavs)):
+            dst = out / name / label.replace(" ", "_")
             dst.mkdir(parents=True, exist_ok=True)
             for old in dst.glob("*"):
                 old.unlink()
@@ -227,7 +237,12 @@ def command_rtf(ckpt: str, bp_python: str | None, wavs: list[Path], out: Path) -
             if proc.returncode:
                 raise RuntimeError(f"{name} command failed: {proc.stderr[-2000:]}")
         result[name] = {"command_rtf": timings["all"] / audio, "command_s": timings["all"],
-                        "one_file_s": timings["startup"], "audio_s": audio, "files": len(wavs)}
+                        "warm_rtf": (timings["all"] - timings["startup"]) / (audio - clip_s),
+                        "startup_s": timings["startup"], "one_file_s": timings["one file"],
+                        "audio_s": audio, "files": len(wavs)}
+    if "basic-pitch" in result:
+        result["ratios"] = {k: result["wavespace"][k] / result["basic-pitch"][k]
+                            for k in ("warm_rtf", "command_rtf", "startup_s", "one_file_s")}
     return result
 
 
@@ -272,6 +287,8 @@ def main() -> None:
     ap.add_argument("--skip-basic-pitch", action="store_true")
     ap.add_argument("--command-rtf", action="store_true",
                     help="also time each system's whole command (start-up and model load included)")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                    help="dtype our net runs in (auto, as transcribe: bf16 where the CPU has it natively)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="time each file this many times and keep the fastest (both systems)")
     args = ap.parse_args()
@@ -286,13 +303,17 @@ def main() -> None:
     n_b = sum(part(m) == "b" for m in midis)
     print(f"{len(midis) - n_b} generated + {n_b} real pieces x {len(args.soundfonts)} unseen SoundFonts "
           f"= {len(jobs)} recordings")
-    systems = {"wavespace": score(jobs, work / "wavespace", run_ours(args.ckpt, jobs, work / "wavespace", args.repeats))}
+    systems = {"wavespace": score(jobs, work / "wavespace", run_ours(args.ckpt, jobs, work / "wavespace", args.repeats,
+                                                                     args.precision))}
     bp = None if args.skip_basic_pitch else args.basic_pitch_python
     if bp:
         systems["basic-pitch"] = score(jobs, work / "basic_pitch", run_basic_pitch(bp, jobs, work / "basic_pitch", args.repeats))
     print_table(systems, "a/", "(a) generated pieces (the training generator's kind, unseen seed)")
     print_table(systems, "b/", "(b) real compositions (music21 corpus excerpts; categories pool both SoundFonts)")
-    result = {"checkpoint": args.ckpt, "soundfonts": args.soundfonts, "pieces": [str(m) for m in midis],
+    from wavespace.models.inference import inference_dtype
+
+    result = {"checkpoint": args.ckpt, "precision": str(inference_dtype(args.precision, "cpu")).removeprefix("torch."),
+              "soundfonts": args.soundfonts, "pieces": [str(m) for m in midis],
               "seconds": args.seconds, "systems": systems}
     if args.command_rtf and n_b:
         font = Path(args.soundfonts[0]).stem
@@ -300,8 +321,12 @@ def main() -> None:
         result["command"] = command_rtf(args.ckpt, bp, wavs, work / "command")
         print(f"\nwhole command, one thread, {len(wavs)} files of part (b) ({font}):")
         for name, r in result["command"].items():
-            print(f"{name:<13} rtf {r['command_rtf']:.4f}   all files {r['command_s']:.1f} s   "
-                  f"one short file (start-up + model load + ~{args.seconds:.0f} s of audio) {r['one_file_s']:.2f} s")
+            if name == "ratios":
+                print("ratios wavespace / basic-pitch: " + ", ".join(f"{k} {v:.2f}" for k, v in r.items()))
+                continue
+            print(f"{name:<13} warm rtf {r['warm_rtf']:.4f}   rtf {r['command_rtf']:.4f}   all files "
+                  f"{r['command_s']:.1f} s   start-up + load (1 s clip) {r['startup_s']:.2f} s   "
+                  f"one {args.seconds:.0f} s file {r['one_file_s']:.2f} s")
     (work / "results.json").write_text(json.dumps(result, indent=2))
     print(f"written to {work / 'results.json'}")
 

@@ -173,10 +173,13 @@ class ResumeState(Callback):
 
 
 class ConfigInCheckpoint(Callback):
-    """Store the resolved run config (plain containers) in every checkpoint.
+    """Store the resolved run config (plain containers) in every checkpoint, with the validation
+    scores current when it was written.
 
     ``wavespace.load`` rebuilds the model from it without Hydra; plain dicts keep checkpoints
-    loadable under ``torch.load(weights_only=True)``.
+    loadable under ``torch.load(weights_only=True)``. The scores let a published model state its
+    own numbers: the run's metrics.json holds the last epoch's, which need not be the best
+    checkpoint's (wavespace.pretrained.publish).
     """
 
     def __init__(self, config: dict[str, Any], run_id: str) -> None:
@@ -186,8 +189,10 @@ class ConfigInCheckpoint(Callback):
         from wavespace import __version__
         from wavespace.provenance import provenance
 
+        scores = {k: float(v) for k, v in trainer.callback_metrics.items()
+                  if k.startswith("val/") and getattr(v, "numel", lambda: 1)() == 1}
         checkpoint["wavespace"] = {"config": self.config, "run_id": self.run_id, "version": __version__,
-                                   "provenance": provenance()}
+                                   "provenance": provenance(), "val_metrics": scores}
 
 
 class PredictionFigures(Callback):

@@ -48,6 +48,14 @@ def test_a_published_run_reloads_by_name_with_identical_outputs(tiny_run, shelf)
     stored = torch.load(tiny_run.checkpoint, weights_only=True)["state_dict"]["decode_thresholds"].tolist()
     assert [meta["thresholds"][k] for k in ("frame", "onset", "offset")] == stored and meta["bytes"] == ckpt.stat().st_size
     assert meta["preset"] and meta["code_version"] and "val/note_f1" in meta["metrics"]
+    # The checkpoint's own validation scores (stored when it was written), not the last epoch's:
+    # its tuned thresholds are the ones validation reported at that epoch.
+    saved = torch.load(tiny_run.checkpoint, weights_only=True)["wavespace"]["val_metrics"]
+    assert meta["metrics"]["val/note_f1"] == pytest.approx(saved["val/note_f1"])
+    assert meta["metrics_source"].startswith("validation when the checkpoint was written")
+    for k in ("frame", "onset"):
+        if f"val/threshold_{k}" in saved:
+            assert meta["thresholds"][k] == pytest.approx(saved[f"val/threshold_{k}"])
     assert "tiny-test" in pretrained.names() and "tiny-test" in pretrained.available()
 
 

@@ -54,15 +54,22 @@ def next_fast_len(n: int) -> int:
     return best
 
 
+#: FFT length of the overlap-save blocks in :func:`fft_decimate` (a block and its spectrum fit
+#: in a CPU's L2 cache; one FFT over a whole 28 s signal was 7-15x slower than its blocks)
+BLOCK = 16384
+
+
 def fft_decimate(x: torch.Tensor, kernel: torch.Tensor, factor: int,
                  spectra: dict | None = None) -> torch.Tensor:
-    """``conv1d(x, kernel, stride=factor, padding=(L - 1) // 2)``, computed through one FFT.
+    """``conv1d(x, kernel, stride=factor, padding=(L - 1) // 2)``, computed through FFTs.
 
     Why: nnAudio's CQT2010 low-passes the whole signal with a 256-tap single-channel conv1d
     before each octave; on CPU that conv runs at ~0.2 GMAC/s and was 95 % of the transform's
-    time (0.55 s of 0.58 s for 20 s of audio). One FFT of a 5-smooth length does the same
-    filtering several times faster (bench/cqt_decimation.py), on any device, with the same
-    output to ~1e-6. ``x`` [B, 1, N], ``kernel`` [1, 1, L].
+    time (0.55 s of 0.58 s for 20 s of audio). FFTs do the same filtering many times faster
+    (bench/cqt_decimation.py), on any device, with the same output to ~1e-6. A signal longer
+    than two blocks is filtered by overlap-save in blocks of :data:`BLOCK` samples (one batched
+    FFT over all blocks), a shorter one by one FFT of a 5-smooth length. ``x`` [B, 1, N],
+    ``kernel`` [1, 1, L].
 
     ``spectra``: a dict in which the kernel's spectrum is kept per FFT length, device and mode,
     for a kernel that never changes (the CQT's low-pass filter): without it, every call spends
@@ -70,10 +77,12 @@ def fft_decimate(x: torch.Tensor, kernel: torch.Tensor, factor: int,
     """
     n, taps = x.shape[-1], kernel.shape[-1]
     pad = (taps - 1) // 2
-    nfft = next_fast_len(n + taps - 1)  # linear, not circular; 2^a 3^b 5^c: fast
-    # In float64: a float32 FFT spreads its rounding error (~1e-7 of the whole signal's energy)
-    # over every sample, which shows as noise in near-silent passages (~-100 dB) that the
-    # direct convolution keeps clean. float64 costs ~1.5x on the FFTs, ~5 % of the transform.
+    full_len = n + taps - 1  # the linear convolution: full[j] = sum_k kernel[k] * x[j - (taps - 1) + k]
+    blocked = full_len > 2 * BLOCK
+    nfft = BLOCK if blocked else next_fast_len(full_len)  # linear, not circular; 2^a 3^b 5^c: fast
+    # In float64: a float32 FFT spreads its rounding error (~1e-7 of the transformed block's
+    # energy) over every sample, which shows as noise in near-silent passages (~-100 dB) that
+    # the direct convolution keeps clean. float64 costs ~1.5x on the FFTs.
     work = torch.float32 if x.device.type == "mps" else torch.float64  # MPS has no float64
     key = (nfft, x.device, work, torch.is_inference_mode_enabled())
     kernel_spec = None if spectra is None else spectra.get(key)
@@ -81,8 +90,15 @@ def fft_decimate(x: torch.Tensor, kernel: torch.Tensor, factor: int,
         kernel_spec = torch.fft.rfft(kernel.flip(-1).to(work), nfft)
         if spectra is not None:
             spectra[key] = kernel_spec
-    spec = torch.fft.rfft(x.to(work), nfft) * kernel_spec
-    full = torch.fft.irfft(spec, nfft)  # full[j] = sum_k kernel[k] * x[j - (taps - 1) + k]
+    if blocked:  # overlap-save: each block's circular convolution is linear after its first taps - 1
+        step = nfft - (taps - 1)
+        n_blocks = -(-full_len // step)
+        padded = torch.nn.functional.pad(x.to(work), (taps - 1, n_blocks * step - n))
+        blocks = padded.unfold(-1, nfft, step)  # [B, 1, n_blocks, nfft]
+        out = torch.fft.irfft(torch.fft.rfft(blocks, nfft) * kernel_spec, nfft)[..., taps - 1 :]
+        full = out.reshape(*x.shape[:-1], n_blocks * step)
+    else:
+        full = torch.fft.irfft(torch.fft.rfft(x.to(work), nfft) * kernel_spec, nfft)
     out_len = (n + 2 * pad - taps) // factor + 1
     start = taps - 1 - pad
     return full[..., start : start + factor * (out_len - 1) + 1 : factor].to(x.dtype)

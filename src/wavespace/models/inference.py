@@ -97,7 +97,8 @@ def tiled_forward(net: nn.Module, x: torch.Tensor, tile: int, reach: int) -> dic
     frame count (the transcriber's heads do).
     """
     b, total = x.shape[0], x.shape[-1]
-    if b == 1 and total <= tile + 2 * reach:
+    window = tile + 2 * reach
+    if b == 1 and total <= window:
         return net(x)
     parts: dict[str, list[torch.Tensor]] = {}
     for i in range(b):
@@ -105,6 +106,9 @@ def tiled_forward(net: nn.Module, x: torch.Tensor, tile: int, reach: int) -> dic
         for start in range(0, total, tile):
             stop = min(start + tile, total)
             lo, hi = max(start - reach, 0), min(stop + reach, total)
+            if total >= window:  # every call one shape (more context at the ends): the CPU's
+                # kernels for it are built once per run, not once per file length
+                lo, hi = (0, window) if lo == 0 else (hi - window, hi) if hi == total else (lo, hi)
             for name, value in net(x[i : i + 1, ..., lo:hi]).items():
                 if value.shape[-1] != hi - lo:
                     raise ValueError(f"tiled_forward needs outputs with the input's frames; '{name}' has "

@@ -35,13 +35,28 @@ class HarmonicStack(nn.Module):
         return out.flatten(1, 2)
 
 
+class GELU(nn.GELU):
+    """``nn.GELU`` applied in the tensor's memory order.
+
+    Why: on a channels-last 4-D tensor (the CPU transcriber keeps its maps so) PyTorch's GELU
+    takes a strided path, 2.1x slower in bfloat16 and 1.4x in float32 than on the same memory
+    seen as a contiguous [B, H, W, C] view. Elementwise, so the view changes nothing but speed
+    (the values equal GELU of the NCHW-contiguous tensor exactly).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return super().forward(x)
+
+
 class ConvBlock2d(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int], dropout: float = 0.0) -> None:
         pad = (kernel[0] // 2, kernel[1] // 2)
         super().__init__(
             nn.Conv2d(c_in, c_out, kernel, padding=pad, bias=False),
             nn.BatchNorm2d(c_out),
-            nn.GELU(),
+            GELU(),
             nn.Dropout2d(dropout) if dropout > 0 else nn.Identity(),
         )
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from wavespace.labels import hz_to_midi
 from wavespace.models.cnn import FrequencyProjection
-from wavespace.models.layers import ConvBlock2d, HarmonicStack
+from wavespace.models.layers import GELU, ConvBlock2d, HarmonicStack
 
 
 class BinsToKeyFeatures(nn.Module):
@@ -50,7 +50,7 @@ class KeyTimeBlock(nn.Module):
             nn.Conv2d(c, c, (key_kernel, time_kernel), padding=(key_kernel // 2, pad_t),
                       dilation=(1, dilation), bias=False),
             nn.BatchNorm2d(c),
-            nn.GELU(),
+            GELU(),
             nn.Dropout2d(dropout) if dropout > 0 else nn.Identity(),
         )
 

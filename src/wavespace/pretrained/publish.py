@@ -49,14 +49,45 @@ def slim(ckpt: dict[str, Any]) -> dict[str, Any]:
     return {k: ckpt[k] for k in KEEP if k in ckpt}
 
 
-def run_metrics(ckpt_path: Path) -> dict[str, float]:
-    """Validation / test scores from the run's metrics.json (``<run>/checkpoints/x.ckpt``)."""
-    summary = ckpt_path.parent.parent / "metrics.json"
-    if not summary.is_file():
-        return {}
-    metrics = json.loads(summary.read_text()).get("metrics", {})
-    return {k: v for k, v in sorted(metrics.items())
-            if k.startswith(("val/", "test/")) and any(w in k for w in METRIC_WORDS)}
+def _scores(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(metrics.items())
+            if k.startswith(prefix) and any(w in k for w in METRIC_WORDS)}
+
+
+def _csv_row(run_dir: Path, epoch: int) -> dict[str, float]:
+    """The validation values the CSV logger wrote for ``epoch`` (runs from before checkpoints
+    carried their scores)."""
+    import csv
+
+    row: dict[str, float] = {}
+    for path in sorted(run_dir.glob("csv/version_*/metrics.csv")):
+        with path.open() as f:
+            for rec in csv.DictReader(f):
+                if rec.get("epoch") == str(epoch):
+                    row.update({k: float(v) for k, v in rec.items() if k.startswith("val/") and v not in ("", None)})
+    return row
+
+
+def run_metrics(ckpt_path: Path, ckpt: dict[str, Any]) -> tuple[dict[str, float], str]:
+    """The checkpoint's own validation scores and the run's test scores, and where they came from.
+
+    Validation: stored in the checkpoint when it was written (``val_metrics``), else the CSV
+    logger's row of its epoch; never the run's metrics.json, whose val/* are the last epoch's and
+    differ from the best checkpoint's (its thresholds were tuned at another epoch). Test: the
+    run's metrics.json (train.py tests the best checkpoint).
+    """
+    run_dir = ckpt_path.parent.parent
+    summary = run_dir / "metrics.json"
+    final = json.loads(summary.read_text()).get("metrics", {}) if summary.is_file() else {}
+    stored = (ckpt.get("wavespace") or {}).get("val_metrics")
+    epoch = ckpt.get("epoch")
+    if stored:
+        val, source = _scores(stored, "val/"), "validation when the checkpoint was written"
+    elif epoch is not None and (row := _csv_row(run_dir, int(epoch))):
+        val, source = _scores(row, "val/"), f"validation of epoch {epoch} (the run's CSV log)"
+    else:
+        val, source = _scores(final, "val/"), "validation of the run's last epoch (metrics.json)"
+    return {**val, **_scores(final, "test/")}, source + "; test: the run's metrics.json"
 
 
 def bench_summary(bench: Path, ckpt_path: Path) -> dict[str, Any]:
@@ -109,8 +140,8 @@ def publish(run: str | Path, name: str, to: Path | None = None, bench: str | Pat
         "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
         "thresholds": dict(zip(("frame", "onset", "offset"), thresholds)),
         "decoding": (small.get("hyper_parameters") or {}).get("decoding"),
-        "metrics": run_metrics(src),
     }
+    meta["metrics"], meta["metrics_source"] = run_metrics(src, ckpt)
     if bench is not None:
         meta["bench"] = bench_summary(Path(bench), src)
     return dst, write_json(to / f"{name}.json", meta)
