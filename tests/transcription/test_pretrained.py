@@ -66,7 +66,18 @@ def test_bench_numbers_are_kept_only_for_the_checkpoint_they_measured(tiny_run, 
     _, meta_path = publish(tiny_run.run_dir, "tiny-test", bench=results)
     bench = json.loads(meta_path.read_text())["bench"]
     assert bench["systems"] == systems and "pieces" not in bench
+    # Benched again by name (the shipped slim copy: the same weights in another file): accepted.
+    results.write_text(json.dumps({"checkpoint": "tiny-test", "systems": systems}))
+    _, meta_path = publish(tiny_run.run_dir, "tiny-test", bench=results)
+    assert json.loads(meta_path.read_text())["bench"]["systems"] == systems
     results.write_text(json.dumps({"checkpoint": str(tmp_path / "other-run"), "systems": systems}))
+    with pytest.raises(pretrained.PretrainedError, match="not of the checkpoint being published"):
+        publish(tiny_run.run_dir, "tiny-test", bench=results)
+    other = tmp_path / "other.ckpt"  # a file with other weights
+    state = torch.load(tiny_run.checkpoint, weights_only=True)
+    state["state_dict"] = {k: v + 1 if v.is_floating_point() else v for k, v in state["state_dict"].items()}
+    torch.save(state, other)
+    results.write_text(json.dumps({"checkpoint": str(other), "systems": systems}))
     with pytest.raises(pretrained.PretrainedError, match="not of the checkpoint being published"):
         publish(tiny_run.run_dir, "tiny-test", bench=results)
 

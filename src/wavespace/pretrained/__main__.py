@@ -27,7 +27,13 @@ def bench_lines(bench: dict) -> list[str]:
                 lines.append(f"{system:<13}{group:<8}" + "".join(f"{groups[group].get(c, float('nan')):16.4f}"
                                                                 for c in BENCH_COLUMNS))
     for system, r in sorted((bench.get("command") or {}).items()):
-        lines.append(f"{system:<13}whole command rtf {r['command_rtf']:.4f}, one short file {r['one_file_s']:.2f} s")
+        if system == "ratios":
+            lines.append("ratios wavespace / basic-pitch: " + ", ".join(f"{k} {v:.2f}" for k, v in r.items()))
+        elif "warm_rtf" in r:
+            lines.append(f"{system:<13}whole command: warm rtf {r['warm_rtf']:.4f}, rtf {r['command_rtf']:.4f}, "
+                         f"start-up + load {r['startup_s']:.2f} s, one file {r['one_file_s']:.2f} s")
+        else:  # benches from before the warm measure
+            lines.append(f"{system:<13}whole command rtf {r['command_rtf']:.4f}, one short file {r['one_file_s']:.2f} s")
     return lines
 
 

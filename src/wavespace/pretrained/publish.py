@@ -10,7 +10,7 @@ the file is a fraction of the size and holds nothing a user cannot use. The meta
 where the model came from (preset, training command, code version of the training run and of
 this step, source checkpoint and its sha256) and how good it is (the run's validation and test
 metrics; the bench's pooled rows and command speed when ``--bench`` is given, refused if that
-bench measured another checkpoint).
+bench measured other weights).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from wavespace.pretrained import PretrainedError, folder, is_name
 
 KEEP = ("state_dict", "hyper_parameters", "wavespace")   # everything else is training state
 METRIC_WORDS = ("f1", "precision", "recall", "accuracy", "threshold")
-BENCH_KEYS = ("soundfonts", "seconds", "systems", "command")
+BENCH_KEYS = ("soundfonts", "seconds", "precision", "systems", "command")
 
 
 def sha256(path: Path) -> str:
@@ -90,16 +90,29 @@ def run_metrics(ckpt_path: Path, ckpt: dict[str, Any]) -> tuple[dict[str, float]
     return {**val, **_scores(final, "test/")}, source + "; test: the run's metrics.json"
 
 
+def same_weights(a: Path, b: Path) -> bool:
+    """One file, or two checkpoints with equal state dicts (a run's checkpoint and the slim copy
+    already shipped from it, e.g. when a model is benched again by name)."""
+    if a.resolve() == b.resolve():
+        return True
+    import torch
+
+    sa, sb = (torch.load(p, map_location="cpu", weights_only=True).get("state_dict", {}) for p in (a, b))
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def bench_summary(bench: Path, ckpt_path: Path) -> dict[str, Any]:
     """The bench's results for this very checkpoint (per-piece lists left out)."""
     if not bench.is_file():
         raise PretrainedError(f"No bench results at {bench}: run `python bench/transcription_quality.py "
                               f"--ckpt {ckpt_path} --command-rtf` first, or leave --bench out.")
     result = json.loads(bench.read_text())
+    from wavespace.loading import locate  # a file, a run directory or a shipped model's name
+
     measured = result.get("checkpoint")
     try:
-        same = measured is not None and resolve_checkpoint(measured).resolve() == ckpt_path.resolve()
-    except FileNotFoundError:
+        same = measured is not None and same_weights(locate(measured), ckpt_path)
+    except (FileNotFoundError, PretrainedError):
         same = False
     if not same:
         raise PretrainedError(f"The bench results in {bench} are of {measured}, not of the checkpoint being "
