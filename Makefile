@@ -163,7 +163,7 @@ bench-harmonic: install  ## study 2: harmonic salience vs CQT peaks and harmonic
 # The other entry points, each passing ARGS through (Hydra overrides; `analyze` takes a
 # sub-command first). `python -m wavespace.<entry> --help` says what each accepts.
 .PHONY: transcribe evaluate analyze export multirun search notebooks-test precommit \
-	bench-throughput bench-features bench-cqt bench-memory
+	bench-throughput bench-features bench-cqt bench-memory bench-transcribe-speed
 
 transcribe: install  ## audio -> MIDI: make transcribe ARGS="ckpt=RUN_DIR_OR_CKPT input=FILE_OR_DIR output=DIR"
 	$(PY) -m wavespace.transcribe $(ARGS)
@@ -200,6 +200,8 @@ bench-features: install  ## batched front-ends (nnAudio / torch) vs librosa one 
 
 bench-cqt: install  ## our FFT-decimated CQT vs nnAudio's CQT2010v2 and CQT1992v2: time and largest difference
 	OMP_NUM_THREADS=1 $(PY) bench/cqt_decimation.py $(ARGS)
+bench-transcribe-speed: install  ## CPU transcription: float32 per chunk vs tiles, bf16, 60 s chunks; where the time goes (needs make bench-transcription's audio)
+	OMP_NUM_THREADS=1 $(PY) bench/transcribe_speed.py $(ARGS)
 # <<< workflow
 
 # >>> pretrained

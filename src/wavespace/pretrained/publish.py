@@ -107,11 +107,13 @@ def bench_summary(bench: Path, ckpt_path: Path) -> dict[str, Any]:
         raise PretrainedError(f"No bench results at {bench}: run `python bench/transcription_quality.py "
                               f"--ckpt {ckpt_path} --command-rtf` first, or leave --bench out.")
     result = json.loads(bench.read_text())
-    from wavespace.loading import locate  # a file, a run directory or a shipped model's name
+    from wavespace.pretrained import checkpoint
 
     measured = result.get("checkpoint")
-    try:
-        same = measured is not None and same_weights(locate(measured), ckpt_path)
+    try:  # a file, a run directory or a shipped model's name
+        path = (None if measured is None else resolve_checkpoint(measured) if Path(measured).expanduser().exists()
+                else checkpoint(str(measured)))
+        same = path is not None and same_weights(path, ckpt_path)
     except (FileNotFoundError, PretrainedError):
         same = False
     if not same:
