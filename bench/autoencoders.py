@@ -2,7 +2,7 @@
 
     python bench/autoencoders.py throughput [--device cpu|cuda] [--steps 3]
     python bench/autoencoders.py budget [--minutes 4]
-    python bench/autoencoders.py probe [--minutes 4] [--seeds 0 1 2]
+    python bench/autoencoders.py probe [--minutes 4] [--seeds 0 1 2] [--nets unet unet_noskip ...]
     python bench/autoencoders.py all          # the three, in order (make bench-autoencoders)
 
 1. ``throughput``: examples/s of forward + backward (L1 loss) for each net at 1 x 256 x 173,
@@ -199,9 +199,9 @@ def budget(minutes: float) -> None:
 
 
 # -- 3. probe with controls over seeds -------------------------------------------------------
-def probe(minutes: float, seeds: list[int]) -> None:
-    scores: dict[str, dict[str, list[float]]] = {n: {r: [] for r in REPS} for n in NETS}
-    for net_name in NETS:
+def probe(minutes: float, seeds: list[int], nets: tuple[str, ...] = NETS) -> None:
+    scores: dict[str, dict[str, list[float]]] = {n: {r: [] for r in REPS} for n in nets}
+    for net_name in nets:
         for seed in seeds:
             run_dir = train_run(net_name, seed, minutes)
             out = run_dir / "analysis" / "latents-test"
@@ -212,7 +212,7 @@ def probe(minutes: float, seeds: list[int]) -> None:
             for rep in REPS:
                 scores[net_name][rep].append(result[rep]["macro_accuracy"])
     rows, goal = [], {}
-    for net_name in NETS:
+    for net_name in nets:
         s = {rep: np.array(v) for rep, v in scores[net_name].items()}
         spread = max(float(v.std()) for v in s.values())
         margins = {c: float(s["trained encoder"].mean() - s[c].mean()) for c in ("random encoder", "pooled spectrogram")}
@@ -220,7 +220,8 @@ def probe(minutes: float, seeds: list[int]) -> None:
                           "met": all(m > spread for m in margins.values())}
         rows.append([net_name] + [f"{s[r].mean():.3f} +- {s[r].std():.3f}" for r in REPS] +
                     ["yes" if goal[net_name]["met"] else "NO"])
-    save("probe", {"seeds": seeds, "macro_accuracy": scores, "goal": goal},
+    name = "probe" if minutes == 4.0 and tuple(nets) == NETS else f"probe-{minutes:g}min-{'-'.join(nets)}"
+    save(name, {"seeds": seeds, "minutes": minutes, "macro_accuracy": scores, "goal": goal},
          f"Probe macro accuracy on the test split (unheard SoundFont), train+val -> test, "
          f"{len(seeds)} seeds (mean +- std), {minutes} min of training each; chance 0.125\n\n" +
          markdown(["net", *REPS, "trained beats random & spectrogram by > spread"], rows))
@@ -233,13 +234,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--nets", nargs="+", default=list(NETS), choices=BUDGET,
+                        help="probe: which solos_* presets (unet_noskip too)")
     args = parser.parse_args()
     if args.part in ("throughput", "all"):
         throughput(args.device, args.steps)
     if args.part in ("budget", "all"):
         budget(args.minutes)
     if args.part in ("probe", "all"):
-        probe(args.minutes, args.seeds)
+        probe(args.minutes, args.seeds, tuple(args.nets))
 
 
 if __name__ == "__main__":
