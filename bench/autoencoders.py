@@ -3,6 +3,7 @@
     python bench/autoencoders.py throughput [--device cpu|cuda] [--steps 3]
     python bench/autoencoders.py budget [--minutes 4]
     python bench/autoencoders.py probe [--minutes 4] [--seeds 0 1 2] [--nets unet unet_noskip ...]
+                                       [--train-soundfonts A.sf2 B.sf3]
     python bench/autoencoders.py all          # the three, in order (make bench-autoencoders)
 
 1. ``throughput``: examples/s of forward + backward (L1 loss) for each net at 1 x 256 x 173,
@@ -114,9 +115,9 @@ def max_time(minutes: float) -> str:
     return f"{s // 86400:02d}:{s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
-def train_run(variant: str, seed: int, minutes: float) -> Path:
+def train_run(variant: str, seed: int, minutes: float, extra: tuple[str, ...] = ()) -> Path:
     """Run dir of ``solos_<variant>`` trained for ``minutes`` (reused when it already finished)."""
-    args = [f"experiment=solos_{variant}", f"seed={seed}", "logger=csv",
+    args = [f"experiment=solos_{variant}", f"seed={seed}", "logger=csv", *extra,
             f"trainer.max_time={max_time(minutes)}",
             "trainer.max_epochs=1000", "trainer.min_epochs=0",  # min_epochs would outlast the budget
             "callbacks.progress_bar.refresh_rate=0"]
@@ -199,11 +200,14 @@ def budget(minutes: float) -> None:
 
 
 # -- 3. probe with controls over seeds -------------------------------------------------------
-def probe(minutes: float, seeds: list[int], nets: tuple[str, ...] = NETS) -> None:
+def probe(minutes: float, seeds: list[int], nets: tuple[str, ...] = NETS, fonts: tuple[str, ...] = ()) -> None:
+    """``fonts``: the SoundFonts the training and validation clips are dealt over (default: the
+    preset's one); the test split keeps the preset's unheard SoundFont."""
+    extra = (f"data.train.soundfont=[{','.join(fonts)}]",) if fonts else ()
     scores: dict[str, dict[str, list[float]]] = {n: {r: [] for r in REPS} for n in nets}
     for net_name in nets:
         for seed in seeds:
-            run_dir = train_run(net_name, seed, minutes)
+            run_dir = train_run(net_name, seed, minutes, extra)
             out = run_dir / "analysis" / "latents-test"
             if not (out / "probe.json").is_file():
                 subprocess.run([sys.executable, "-m", "wavespace.analyze", "latents", str(run_dir),
@@ -220,10 +224,14 @@ def probe(minutes: float, seeds: list[int], nets: tuple[str, ...] = NETS) -> Non
                           "met": all(m > spread for m in margins.values())}
         rows.append([net_name] + [f"{s[r].mean():.3f} +- {s[r].std():.3f}" for r in REPS] +
                     ["yes" if goal[net_name]["met"] else "NO"])
-    name = "probe" if minutes == 4.0 and tuple(nets) == NETS else f"probe-{minutes:g}min-{'-'.join(nets)}"
-    save(name, {"seeds": seeds, "minutes": minutes, "macro_accuracy": scores, "goal": goal},
+    name = "probe" if minutes == 4.0 and tuple(nets) == NETS and not fonts else \
+        f"probe-{minutes:g}min-{'-'.join(nets)}" + (f"-{len(fonts)}fonts" if fonts else "")
+    save(name, {"seeds": seeds, "minutes": minutes, "train_soundfonts": list(fonts), "macro_accuracy": scores,
+                "goal": goal},
          f"Probe macro accuracy on the test split (unheard SoundFont), train+val -> test, "
-         f"{len(seeds)} seeds (mean +- std), {minutes} min of training each; chance 0.125\n\n" +
+         f"{len(seeds)} seeds (mean +- std), {minutes} min of training each"
+         + (f", training clips dealt over {', '.join(Path(f).name for f in fonts)}" if fonts else "")
+         + "; chance 0.125\n\n" +
          markdown(["net", *REPS, "trained beats random & spectrogram by > spread"], rows))
 
 
@@ -236,13 +244,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--nets", nargs="+", default=list(NETS), choices=BUDGET,
                         help="probe: which solos_* presets (unet_noskip too)")
+    parser.add_argument("--train-soundfonts", nargs="+", default=[],
+                        help="probe: SoundFonts to deal the training clips over (timbre variety)")
     args = parser.parse_args()
     if args.part in ("throughput", "all"):
         throughput(args.device, args.steps)
     if args.part in ("budget", "all"):
         budget(args.minutes)
     if args.part in ("probe", "all"):
-        probe(args.minutes, args.seeds, tuple(args.nets))
+        probe(args.minutes, args.seeds, tuple(args.nets), tuple(args.train_soundfonts))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ rendering setting, SoundFont contents included, so a changed setting builds a ne
 phrases of one (split, class, program) are laid one per 4-second slot in one MIDI file, rendered
 by one FluidSynth process (``data.rendered.render_file``), and cut into clips. The test split can
 use another SoundFont (``test_soundfont``), so a probe or an autoencoder is scored on timbres the
-training split never heard. The set is built in a temporary folder and moved into place whole:
+training split never heard; ``soundfont`` may list several, over which the other clips are dealt
+(each class then has as many timbres in training as there are SoundFonts). The set is built in a temporary folder and moved into place whole:
 an interrupted build leaves nothing that looks finished.
 """
 
@@ -100,7 +101,7 @@ class SolosDataset(MedleySolosDataset):
         root: str | Path,
         split: str = "train",
         clips_per_class: Any = None,
-        soundfont: str | Path = DEFAULT_SOUNDFONT,
+        soundfont: str | Path | list[str | Path] = DEFAULT_SOUNDFONT,
         test_soundfont: str | Path | None = None,
         seed: int = 0,
         gain: float = 0.4,
@@ -114,9 +115,14 @@ class SolosDataset(MedleySolosDataset):
                 f"data=solos: clips_per_class needs a positive count for each of training, "
                 f"validation and test (got {counts})")
         self.counts = counts
-        self.soundfonts = {s: Path(soundfont).expanduser() for s in SUBSETS.values()}
+        fonts = to_plain(soundfont)
+        fonts = [Path(f).expanduser() for f in (fonts if isinstance(fonts, list | tuple) else [fonts])]
+        if not fonts:
+            raise ConfigError("data=solos: soundfont needs a path (or a list of paths)")
+        # subset -> the SoundFonts its clips are spread over (one per clip)
+        self.soundfonts = {s: list(fonts) for s in SUBSETS.values()}
         if test_soundfont:
-            self.soundfonts["test"] = Path(test_soundfont).expanduser()
+            self.soundfonts["test"] = [Path(test_soundfont).expanduser()]
         self.seed, self.gain, self.render_jobs = int(seed), float(gain), max(1, int(render_jobs))
         self._progress = bool(kwargs.get("progress", True))
         base = Path(root).expanduser()
@@ -126,14 +132,19 @@ class SolosDataset(MedleySolosDataset):
         super().__init__(self.build_dir, split, **kwargs)
 
     def _settings(self) -> dict[str, Any]:
-        fonts = {s: fingerprint(p) if p.is_file() else str(p) for s, p in self.soundfonts.items()}
+        def mark(p: Path) -> str:
+            return fingerprint(p) if p.is_file() else str(p)
+
+        # One SoundFont per subset hashes as before lists existed, so existing sets are reused.
+        fonts = {s: mark(ps[0]) if len(ps) == 1 else [mark(p) for p in ps] for s, ps in self.soundfonts.items()}
         return {"counts": self.counts, "soundfonts": fonts, "seed": self.seed, "gain": self.gain,
                 "voices": VOICES, "slot": SLOT_SECONDS, "rate": CLIP_RATE, "samples": CLIP_SAMPLES,
                 "version": 2}
 
     # -- building ----------------------------------------------------------------------------
     def _check_tools(self) -> None:
-        missing = [f"the SoundFont {p}" for p in sorted(set(self.soundfonts.values())) if not p.is_file()]
+        fonts = {p for ps in self.soundfonts.values() for p in ps}
+        missing = [f"the SoundFont {p}" for p in sorted(fonts) if not p.is_file()]
         if find_fluidsynth() is None:
             missing.insert(0, "the fluidsynth program")
         if missing:
@@ -145,14 +156,21 @@ class SolosDataset(MedleySolosDataset):
                 f"data.train.test_soundfont at .sf2/.sf3 files you have.")
 
     def _plan(self) -> list[dict[str, Any]]:
-        """One job per (subset, class, program): the phrases it holds and their metadata rows."""
+        """One job per (subset, class, program, SoundFont): its phrases and metadata rows.
+
+        With several SoundFonts, a subset's clips of each class are dealt over them evenly (a
+        random permutation from its own generator), so the phrases, levels and ids are the very
+        ones a one-SoundFont set has: only the timbre changes.
+        """
         jobs: list[dict[str, Any]] = []
         song = 0
         for subset, count in self.counts.items():
+            fonts = self.soundfonts[subset]
             for cls, name in enumerate(INSTRUMENTS):
                 programs, pitch_range = VOICES[name]
                 rng = np.random.default_rng([self.seed, SPLIT_SEED[subset], cls])
                 chosen = rng.choice(programs, size=count)
+                font_of = np.random.default_rng([self.seed, SPLIT_SEED[subset], cls, 1]).permutation(count) % len(fonts)
                 for program in programs:
                     idx = np.flatnonzero(chosen == program)
                     if not len(idx):
@@ -161,34 +179,43 @@ class SolosDataset(MedleySolosDataset):
                              "uuid4": str(uuid.UUID(bytes=rng.bytes(16), version=4))} for _ in idx]
                     phrases = [random_phrase(rng, pitch_range) for _ in idx]
                     levels = rng.uniform(0.3, 0.9, len(idx))  # peak level: recordings differ too
-                    jobs.append({"subset": subset, "program": int(program), "rows": rows,
-                                 "phrases": phrases, "levels": levels, "stem": f"{subset}-{cls}-{program}"})
+                    for k, font in enumerate(fonts):
+                        mine = np.flatnonzero(font_of[idx] == k)
+                        if len(mine):
+                            jobs.append({"subset": subset, "program": int(program), "font": font,
+                                         "rows": [rows[i] for i in mine], "phrases": [phrases[i] for i in mine],
+                                         "levels": levels[mine], "slots": mine.tolist(),
+                                         "stem": f"{subset}-{cls}-{program}-{k}"})
                     song += 1
         return jobs
 
     def _render_job(self, job: dict[str, Any], tmp: Path) -> None:
         import soundfile as sf
 
+        # Each phrase keeps its slot in the (subset, class, program) file even when the clips
+        # around it go to another SoundFont: FluidSynth renders on a grid of 64-sample blocks,
+        # so a phrase moved to another slot would render a few samples off, not the same clip.
+        slots = job.get("slots", range(len(job["phrases"])))
         slot = [
             Notes(p.onset + i * SLOT_SECONDS, p.offset + i * SLOT_SECONDS, p.pitch, p.velocity)
-            for i, p in enumerate(job["phrases"])
+            for i, p in zip(slots, job["phrases"], strict=True)
         ]
         notes = Notes(*(np.concatenate([getattr(n, k) for n in slot]) for k in ("onset", "offset", "pitch", "velocity")))
         midi = write_midi(notes, tmp / "midi" / f"{job['stem']}.mid", program=job["program"], tail_seconds=1.0)
         wav = tmp / "render" / f"{job['stem']}.wav"
-        render_file(midi, wav, self.soundfonts[job["subset"]], CLIP_RATE, self.gain)
+        render_file(midi, wav, job["font"], CLIP_RATE, self.gain)
         audio, sr = sf.read(str(wav), dtype="float32", always_2d=True)
         if sr != CLIP_RATE:
             raise RenderError(f"FluidSynth rendered {wav.name} at {sr} Hz instead of {CLIP_RATE} Hz")
         audio = audio.mean(axis=1)
         step = int(round(SLOT_SECONDS * CLIP_RATE))
-        audio = np.pad(audio, (0, max(0, step * (len(slot) - 1) + CLIP_SAMPLES - len(audio))))
-        for i, row in enumerate(job["rows"]):
-            clip = audio[i * step: i * step + CLIP_SAMPLES]
+        audio = np.pad(audio, (0, max(0, step * max(slots) + CLIP_SAMPLES - len(audio))))
+        for i, (at, row) in enumerate(zip(slots, job["rows"], strict=True)):
+            clip = audio[at * step: at * step + CLIP_SAMPLES]
             peak = float(np.abs(clip).max())
             if peak < 1e-4:
                 raise RenderError(f"FluidSynth rendered silence for program {job['program']} with "
-                                  f"{self.soundfonts[job['subset']]}: does the SoundFont have it?")
+                                  f"{job['font']}: does the SoundFont have it?")
             clip = clip * (float(job["levels"][i]) / peak)
             name = audio_name(row["subset"], row["instrument_id"], row["uuid4"])
             sf.write(str(tmp / "audio" / name), clip, CLIP_RATE, subtype="PCM_16")
