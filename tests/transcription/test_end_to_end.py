@@ -62,6 +62,9 @@ def test_evaluate_cli_scores_pieces_and_writes_json(overfit, tmp_path):
     result = json.loads(out.read_text())
     assert result["split"] == "test" and result["data"] == "synth" and len(result["pieces"]) == 1
     assert result["mean"]["note_f1"] >= 0.8 and result["real_time_factor"] > 0
+    from wavespace.models.inference import inference_dtype
+
+    assert result["precision"] == str(inference_dtype("auto", "cpu")).removeprefix("torch.")  # what it ran in
     # The transcriber has a velocity head: note-with-velocity scores (mir_eval) are reported.
     assert "note+vel F1" in proc.stdout and result["velocity"].startswith("note_velocity_")
     mean = result["mean"]
