@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.data.conftest import has_fluidsynth
+from tests.data.conftest import needs_fluidsynth
 from wavespace.data import MedleySolosDataset, SolosDataset
 from wavespace.data.medley import COLUMNS, CSV_NAME, INSTRUMENTS
 from wavespace.data.rendered import RenderError
 
-pytestmark = pytest.mark.skipif(not has_fluidsynth(), reason="needs fluidsynth and the GM SoundFont (make data-deps)")
+pytestmark = needs_fluidsynth
 COUNTS = {"training": 2, "validation": 1, "test": 1}
 HELDOUT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 

@@ -3,6 +3,7 @@ and splits the filterbank (features/stft.py): a known answer, per clip, across t
 
 from __future__ import annotations
 
+import librosa
 import numpy as np
 import pytest
 import torch
@@ -10,8 +11,6 @@ import torch
 from wavespace.features import LogFreqSTFT, MelSpectrogram
 from wavespace.features.logfreq import log_frequencies, logfreq_filterbank
 from wavespace.features.stft import band_blocks
-
-librosa = pytest.importorskip("librosa")
 
 SR, HOP = 22050, 256
 

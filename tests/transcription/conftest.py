@@ -17,14 +17,6 @@ from tests.conftest import CONF
 CLIP_SEED = 7
 
 
-def _has_shipped_model() -> bool:
-    import wavespace.pretrained as pretrained
-
-    return "piano-cpu" in pretrained.available()
-
-
-needs_piano_cpu = pytest.mark.skipif(not _has_shipped_model(),
-                                     reason="the shipped piano-cpu is not in this checkout (make pretrained)")
 OVERFIT = [
     "model=transcriber", "logger=csv", "data.num_workers=0", "data.batch_size=1",
     *[f"data.{s}.{k}={v}" for s in ("train", "val", "test")

@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from tests.conftest import CONF, run_cli
-from tests.transcription.conftest import needs_piano_cpu
 
 ATOL = 1e-4
 
@@ -188,7 +187,6 @@ def test_bad_requests_are_one_paragraph_and_write_nothing(args, message, tiny_ru
     assert "Traceback" not in proc.stderr and not out.parent.exists()
 
 
-@needs_piano_cpu
 def test_a_shipped_model_exports_by_name_into_the_working_directory(tmp_path):
     """`export ckpt=piano-cpu` finds the packaged checkpoint and, with no output=, writes
     ./piano-cpu.onnx (never into the installed package)."""

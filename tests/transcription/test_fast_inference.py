@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from tests.data.conftest import needs_fluidsynth
-from tests.transcription.conftest import needs_piano_cpu
 from wavespace.loading import load_transcriber
 from wavespace.models.inference import inference_dtype, native_bf16, temporal_reach, tiled_forward
 from wavespace.transcription.inference import TranscribeError, predict_activations, transcribe_audio
@@ -79,7 +78,6 @@ def test_precision_names_and_errors():
         load_transcriber(None, "cpu", "fp16")
 
 
-@needs_piano_cpu
 @needs_fluidsynth
 def test_bf16_moves_the_shipped_models_probabilities_little_and_its_notes_not_at_all(tmp_path):
     """bfloat16 (the default where the CPU runs it natively) against float32 on a rendered piano

@@ -15,7 +15,6 @@ import wavespace
 import wavespace.pretrained as pretrained
 from tests.conftest import child_env, run_cli
 from tests.data.conftest import needs_fluidsynth
-from tests.transcription.conftest import needs_piano_cpu
 from wavespace.loading import load_transcriber
 from wavespace.pretrained.publish import publish
 
@@ -118,7 +117,6 @@ def test_inference_loads_no_lightning(tiny_run):
     assert out.stdout.split() == ["Transcriber", "[]"], out.stderr
 
 
-@needs_piano_cpu
 @needs_fluidsynth
 def test_the_shipped_piano_cpu_is_intact_and_transcribes_a_rendered_piano_piece(tmp_path):
     """The model in the package is the one its JSON describes (size, SHA-256), and the default
