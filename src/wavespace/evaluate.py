@@ -54,12 +54,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     result = evaluate_model(model, iter_pieces(dataset, cfg.get("limit")), params, float(cfg.eval_frame_rate),
                             bool(cfg.get("progress", True)), chunk_seconds=float(cfg.chunk_seconds),
                             context_seconds=float(cfg.context_seconds), batch_size=int(cfg.batch_size))
-    net = getattr(model, "net", None)
-    dtype = next((p.dtype for p in net.parameters()), None) if isinstance(net, torch.nn.Module) else None
     # The net's dtype (precision=auto picks bfloat16 where it is native): scores from another
-    # precision are not the same measurement.
+    # precision are not the same measurement. Exported graphs and full tasks run in float32.
+    dtype = getattr(model, "net_dtype", torch.float32)
     result.update(checkpoint=model.checkpoint_path, data=str(cfg.data_name), split=split,
-                  precision=str(dtype).removeprefix("torch.") if dtype is not None else "float32")
+                  precision=str(dtype).removeprefix("torch."))
     write_json(out, result)
     result["output"] = str(out)
     return result

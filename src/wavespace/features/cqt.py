@@ -55,7 +55,7 @@ def next_fast_len(n: int) -> int:
 
 
 #: FFT length of the overlap-save blocks in :func:`fft_decimate` (a block and its spectrum fit
-#: in a CPU's L2 cache; one FFT over a whole 28 s signal was 7-15x slower than its blocks)
+#: in a CPU's L2 cache; one decimation of a 28 s signal: 3.4 ms, against 16.8 ms with one FFT)
 BLOCK = 16384
 
 
@@ -296,7 +296,17 @@ def make_nnaudio_cqt(
     return module, algorithm, scale
 
 
-class CQT(Frontend):
+class KernelsFromCheckpoint:
+    """For front-ends built on :func:`make_nnaudio_cqt`: when a checkpoint will supply the state
+    dict, build with ``kernels_from_checkpoint`` (the CQT kernels come from it, not nnAudio)."""
+
+    @classmethod
+    def restore_config(cls, cfg: Any) -> Any:
+        cfg.kernels_from_checkpoint = True
+        return cfg
+
+
+class CQT(KernelsFromCheckpoint, Frontend):
     """Log-magnitude CQT, shape [B, 1, n_bins, frames].
 
     Uses nnAudio's ``CQT2010v2`` (octave-wise downsampling; with :func:`fft_decimate` 14-38x
@@ -309,11 +319,6 @@ class CQT(Frontend):
     ``kernels_from_checkpoint`` (set by :meth:`restore_config` when a checkpoint is loaded):
     the kernels come from the state dict, so nnAudio is not imported to compute them.
     """
-
-    @classmethod
-    def restore_config(cls, cfg: Any) -> Any:
-        cfg.kernels_from_checkpoint = True
-        return cfg
 
     def __init__(
         self,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,19 +35,14 @@ from wavespace.features.base import (
     check_compression,
     compress,
 )
-from wavespace.features.cqt import cqt_algorithm, make_nnaudio_cqt
+from wavespace.features.cqt import KernelsFromCheckpoint, cqt_algorithm, make_nnaudio_cqt
 
 
-class HCQT(Frontend):
+class HCQT(KernelsFromCheckpoint, Frontend):
     """Log-magnitude harmonic CQT, shape [B, len(harmonics), n_bins, frames].
 
     ``kernels_from_checkpoint``: as for :class:`~wavespace.features.cqt.CQT`.
     """
-
-    @classmethod
-    def restore_config(cls, cfg: Any) -> Any:
-        cfg.kernels_from_checkpoint = True
-        return cfg
 
     def __init__(
         self,

@@ -92,7 +92,7 @@ def tiled_forward(net: nn.Module, x: torch.Tensor, tile: int, reach: int) -> dic
     receptive field (:func:`temporal_reach`).
 
     Why: on a CPU a whole chunk's feature maps (16 channels x 264 bins x 1,700 frames, 29 MB
-    each) spill out of the caches between layers; tiles of ~512 frames stay in them, 1.2x
+    each) spill out of the caches between layers; tiles of ~512 frames stay in them, 1.15x
     faster for the CPU transcriber (bench/transcribe_speed.py). Outputs must keep the input's
     frame count (the transcriber's heads do).
     """

@@ -72,9 +72,9 @@ def run_metrics(ckpt_path: Path, ckpt: dict[str, Any]) -> tuple[dict[str, float]
     """The checkpoint's own validation scores and the run's test scores, and where they came from.
 
     Validation: stored in the checkpoint when it was written (``val_metrics``), else the CSV
-    logger's row of its epoch; never the run's metrics.json, whose val/* are the last epoch's and
-    differ from the best checkpoint's (its thresholds were tuned at another epoch). Test: the
-    run's metrics.json (train.py tests the best checkpoint).
+    logger's row of its epoch, and only when neither exists the run's metrics.json, whose val/*
+    are the last epoch's and may differ from the best checkpoint's (``metrics_source`` says
+    which). Test: the run's metrics.json (train.py tests the best checkpoint).
     """
     run_dir = ckpt_path.parent.parent
     summary = run_dir / "metrics.json"

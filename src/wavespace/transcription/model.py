@@ -48,6 +48,11 @@ class Transcriber(nn.Module):
     def device(self) -> torch.device:
         return self.decode_thresholds.device
 
+    @property
+    def net_dtype(self) -> torch.dtype:
+        """The dtype the net runs in (``load_transcriber``'s ``precision``)."""
+        return next((p.dtype for p in self.net.parameters() if p.is_floating_point()), torch.float32)
+
     def decode_params(self, **overrides: Any) -> DecodeParams:
         """The decision rule the task validated (tuned thresholds included), with overrides."""
         return DecodeParams.from_config(self.decoding, self.decode_thresholds.tolist(), **overrides)
@@ -56,8 +61,7 @@ class Transcriber(nn.Module):
     def predict_audio(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         """Probabilities of every head for a waveform batch [B, T], as the task computes them."""
         x = self.features(audio.to(self.device))
-        dtype = next((p.dtype for p in self.net.parameters() if p.is_floating_point()), x.dtype)
-        x = x.to(dtype)
+        x = x.to(self.net_dtype)
         reach = temporal_reach(self.net) if self.device.type == "cpu" and self.tile_frames else None
         out = (self.net(x) if reach is None
                else tiled_forward(self.net, x, self.tile_frames, reach))
