@@ -110,7 +110,7 @@ SOUNDFONT ?= /usr/share/sounds/sf2/FluidR3_GM.sf2
 DATA_PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 APT_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: data-deps test-data bench-data heldout-soundfonts bench-transcription bench-autoencoders bench-harmonic
+.PHONY: data-deps test-data bench-data heldout-soundfonts solos-soundfonts bench-transcription bench-autoencoders bench-harmonic
 BP_VENV ?= .venv-basic-pitch
 
 data-deps:  ## FluidSynth + the GM SoundFont for data=rendered (apt; idempotent, non-interactive)
@@ -142,6 +142,15 @@ heldout-soundfonts:  ## the two SoundFonts the transcription bench plays and tra
 			timgm6mb-soundfont musescore-general-soundfont-small; \
 	fi
 
+solos-soundfonts:  ## the two extra training SoundFonts of the solos_* presets (csound's GM bank, OPL3 FM), beside FluidR3
+	@if [ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] && [ -f /usr/share/sounds/sf2/OPL-3_FM_128M.sf2 ]; then \
+		echo "solos training SoundFonts already installed"; \
+	else \
+		$(APT_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(APT_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			csound-soundfont opl3-soundfont; \
+	fi
+
 $(BP_VENV)/.installed: bench/basic_pitch_requirements.txt
 	$(PYTHON) -m venv $(BP_VENV)
 	$(BP_VENV)/bin/pip install -q -r bench/basic_pitch_requirements.txt
@@ -151,7 +160,7 @@ $(BP_VENV)/.installed: bench/basic_pitch_requirements.txt
 bench-transcription: install data-deps heldout-soundfonts $(BP_VENV)/.installed  ## train the CPU preset (30 min), then it vs basic-pitch on unseen SoundFonts
 	nice -n 10 $(PY) -m wavespace.train experiment=rendered_transcriber $(ARGS)
 	$(PY) bench/transcription_quality.py --basic-pitch-python $(BP_VENV)/bin/python
-bench-autoencoders: install data-deps heldout-soundfonts  ## study 1: net speed, test L1 vs baselines after a fixed CPU budget, latent probe vs controls over 3 seeds (~1 h)
+bench-autoencoders: install data-deps heldout-soundfonts solos-soundfonts  ## study 1: net speed, test L1 vs baselines after a fixed CPU budget, latent probe vs controls over 3 seeds (~1 h)
 	nice -n 10 $(PY) bench/autoencoders.py all $(ARGS)
 # <<< data
 

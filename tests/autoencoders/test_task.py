@@ -112,3 +112,16 @@ def test_train_cli_with_a_missing_dataset_names_the_layout_and_leaves_no_run(tmp
     assert "Medley-solos-DB" in proc.stderr and "nowhere" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list((tmp_path / "outputs" / "runs").glob("*"))  # no half-made run directory
+
+
+STUDY1_SOLOS = ("solos_unet", "solos_unet_noskip", "solos_convnet2d", "solos_convnet1d")
+
+
+@pytest.mark.parametrize("preset", STUDY1_SOLOS)
+def test_solos_presets_test_on_a_soundfont_their_training_never_heard(preset, compose_cfg):
+    """The probe scores generalisation to an unheard timbre: the test split's SoundFont must not
+    be one the training clips were rendered with, and training hears several timbres per class."""
+    node = compose_cfg(f"experiment={preset}").data.train
+    fonts = {Path(f).name for f in node.soundfont}
+    assert len(fonts) == 3 and node.clips_per_class.training % len(fonts) == 0
+    assert node.test_soundfont and Path(node.test_soundfont).name not in fonts

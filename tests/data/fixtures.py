@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.data.conftest import has_fluidsynth, make_maestro, make_medley
+from wavespace.data.rendered import DEFAULT_SOUNDFONT
 
 _BUILT: dict[str, Path] = {}
 
@@ -48,9 +49,10 @@ SOLOS_SMALL = "data.train.clips_per_class={training: 2, validation: 1, test: 1}"
 def solos(tmp_path: Path) -> list[str]:
     # Rendered by the dataset on first use (16 clips); later combinations reuse the set.
     root = _once("solos", lambda r: None)
-    # One SoundFont for every split: the solos_* presets' held-out test SoundFont (TimGM6mb) is
-    # not part of `make data-deps`.
-    return [f"data.train.root={root}", SOLOS_SMALL, "data.train.test_soundfont=null",
+    # One SoundFont for every split: the solos_* presets' other training SoundFonts and their
+    # held-out test SoundFont (TimGM6mb) are not part of `make data-deps`.
+    return [f"data.train.root={root}", SOLOS_SMALL, f"data.train.soundfont={DEFAULT_SOUNDFONT}",
+            "data.train.test_soundfont=null",
             f"paths.cache_dir={tmp_path / 'cache'}"]
 
 

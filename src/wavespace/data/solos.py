@@ -123,6 +123,9 @@ class SolosDataset(MedleySolosDataset):
         self.soundfonts = {s: list(fonts) for s in SUBSETS.values()}
         if test_soundfont:
             self.soundfonts["test"] = [Path(test_soundfont).expanduser()]
+            if any(f.resolve() == self.soundfonts["test"][0].resolve() for f in fonts):
+                log.warning("data=solos: test_soundfont %s is also a training SoundFont, so the test split "
+                            "does not measure generalisation to an unheard timbre", test_soundfont)
         self.seed, self.gain, self.render_jobs = int(seed), float(gain), max(1, int(render_jobs))
         self._progress = bool(kwargs.get("progress", True))
         base = Path(root).expanduser()
@@ -151,8 +154,9 @@ class SolosDataset(MedleySolosDataset):
             raise RenderError(
                 f"data=solos renders its clips with FluidSynth once, and needs {' and '.join(missing)}. "
                 f"Install FluidSynth and the General MIDI SoundFont with `make data-deps` (Debian/"
-                f"Ubuntu: apt-get install -y fluidsynth fluid-soundfont-gm; `make heldout-soundfonts` "
-                f"adds TimGM6mb for test_soundfont), or point data.train.soundfont / "
+                f"Ubuntu: apt-get install -y fluidsynth fluid-soundfont-gm; the solos_* presets also "
+                f"train on csound's GM bank and the OPL3 SoundFont, `make solos-soundfonts`, and test "
+                f"on TimGM6mb, `make heldout-soundfonts`), or point data.train.soundfont / "
                 f"data.train.test_soundfont at .sf2/.sf3 files you have.")
 
     def _plan(self) -> list[dict[str, Any]]:
