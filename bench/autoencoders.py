@@ -3,7 +3,8 @@
     python bench/autoencoders.py throughput [--device cpu|cuda] [--steps 3]
     python bench/autoencoders.py budget [--minutes 4]
     python bench/autoencoders.py probe [--minutes 4] [--seeds 0 1 2] [--nets unet unet_noskip ...]
-                                       [--train-soundfonts A.sf2 B.sf3]
+                                       [--train-soundfonts A.sf2 B.sf3] [--train-clips N]
+                                       [--test-soundfont C.sf2]
     python bench/autoencoders.py all          # the three, in order (make bench-autoencoders)
 
 1. ``throughput``: examples/s of forward + backward (L1 loss) for each net at 1 x 256 x 173,
@@ -21,7 +22,7 @@
 
 Runs go to the usual ``outputs/runs`` (a run that already finished is reused, not retrained);
 tables and JSON to ``outputs/bench/autoencoders/``. Needs FluidSynth and the TimGM6mb SoundFont
-(``make data-deps heldout-soundfonts``). Training runs are subprocesses of the ordinary CLI.
+(``make data-deps solos-soundfonts heldout-soundfonts``). Training runs are subprocesses of the ordinary CLI.
 """
 
 from __future__ import annotations
@@ -200,11 +201,21 @@ def budget(minutes: float) -> None:
 
 
 # -- 3. probe with controls over seeds -------------------------------------------------------
-def probe(minutes: float, seeds: list[int], nets: tuple[str, ...] = NETS, fonts: tuple[str, ...] = ()) -> None:
-    """``fonts``: the SoundFonts the training and validation clips are dealt over (default: the
-    preset's one); the test split keeps the preset's unheard SoundFont."""
-    extra = (f"data.train.soundfont=[{','.join(fonts)}]",) if fonts else ()
+def probe(minutes: float, seeds: list[int], nets: tuple[str, ...] = NETS, fonts: tuple[str, ...] = (),
+          train_clips: int | None = None, test_font: str | None = None) -> None:
+    """``fonts``: the SoundFonts the training and validation clips are dealt over, ``train_clips``:
+    training clips per class, ``test_font``: the test split's SoundFont (default: the presets'
+    three SoundFonts, 192 clips, and TimGM6mb). Swapping the test SoundFont with a training one
+    gives one fold of a leave-one-SoundFont-out evaluation."""
+    # One SoundFont as a plain path, as data=solos has it: such runs keep their run directories.
+    extra = (f"data.train.soundfont={fonts[0]}",) if len(fonts) == 1 else \
+        (f"data.train.soundfont=[{','.join(fonts)}]",) if fonts else ()
+    if train_clips:
+        extra += (f"data.train.clips_per_class.training={train_clips}",)
+    if test_font:
+        extra += (f"data.train.test_soundfont={test_font}",)
     scores: dict[str, dict[str, list[float]]] = {n: {r: [] for r in REPS} for n in nets}
+    steps: dict[str, list[int]] = {n: [] for n in nets}
     for net_name in nets:
         for seed in seeds:
             run_dir = train_run(net_name, seed, minutes, extra)
@@ -215,6 +226,7 @@ def probe(minutes: float, seeds: list[int], nets: tuple[str, ...] = NETS, fonts:
             result = json.loads((out / "probe.json").read_text())["probe"]
             for rep in REPS:
                 scores[net_name][rep].append(result[rep]["macro_accuracy"])
+            steps[net_name].append(json.loads((run_dir / "metrics.json").read_text())["global_step"])
     rows, goal = [], {}
     for net_name in nets:
         s = {rep: np.array(v) for rep, v in scores[net_name].items()}
@@ -222,17 +234,23 @@ def probe(minutes: float, seeds: list[int], nets: tuple[str, ...] = NETS, fonts:
         margins = {c: float(s["trained encoder"].mean() - s[c].mean()) for c in ("random encoder", "pooled spectrogram")}
         goal[net_name] = {"margins": margins, "seed_spread": spread,
                           "met": all(m > spread for m in margins.values())}
-        rows.append([net_name] + [f"{s[r].mean():.3f} +- {s[r].std():.3f}" for r in REPS] +
+        rows.append([net_name, f"{np.mean(steps[net_name]):.0f}"] +
+                    [f"{s[r].mean():.3f} +- {s[r].std():.3f}" for r in REPS] +
                     ["yes" if goal[net_name]["met"] else "NO"])
-    name = "probe" if minutes == 4.0 and tuple(nets) == NETS and not fonts else \
-        f"probe-{minutes:g}min-{'-'.join(nets)}" + (f"-{len(fonts)}fonts" if fonts else "")
-    save(name, {"seeds": seeds, "minutes": minutes, "train_soundfonts": list(fonts), "macro_accuracy": scores,
-                "goal": goal},
-         f"Probe macro accuracy on the test split (unheard SoundFont), train+val -> test, "
-         f"{len(seeds)} seeds (mean +- std), {minutes} min of training each"
-         + (f", training clips dealt over {', '.join(Path(f).name for f in fonts)}" if fonts else "")
-         + "; chance 0.125\n\n" +
-         markdown(["net", *REPS, "trained beats random & spectrogram by > spread"], rows))
+    data = compose([f"experiment=solos_{nets[0]}", *extra]).data.train
+    train_fonts = [data.soundfont] if isinstance(data.soundfont, str) else list(data.soundfont)
+    clips = int(data.clips_per_class.training)
+    name = "probe" if minutes == 4.0 and tuple(nets) == NETS and not extra else \
+        f"probe-{minutes:g}min-{'-'.join(nets)}-{len(train_fonts)}fonts-{clips}clips" + \
+        (f"-test-{Path(test_font).stem}" if test_font else "")
+    save(name, {"seeds": seeds, "minutes": minutes, "train_soundfonts": train_fonts,
+                "test_soundfont": data.test_soundfont, "train_clips_per_class": clips, "steps": steps,
+                "macro_accuracy": scores, "goal": goal},
+         f"Probe macro accuracy on the test split ({Path(str(data.test_soundfont)).name}, unheard), "
+         f"train+val -> test, {len(seeds)} seeds (mean +- std), {minutes} min of training each, "
+         f"{clips} training clips per class dealt over {', '.join(Path(f).name for f in train_fonts)}"
+         "; chance 0.125\n\n" +
+         markdown(["net", "steps", *REPS, "trained beats random & spectrogram by > spread"], rows))
 
 
 def main() -> None:
@@ -246,13 +264,18 @@ def main() -> None:
                         help="probe: which solos_* presets (unet_noskip too)")
     parser.add_argument("--train-soundfonts", nargs="+", default=[],
                         help="probe: SoundFonts to deal the training clips over (timbre variety)")
+    parser.add_argument("--test-soundfont", default=None,
+                        help="probe: the test split's SoundFont (default: the presets' TimGM6mb)")
+    parser.add_argument("--train-clips", type=int, default=None,
+                        help="probe: training clips per class (default: the presets' 192)")
     args = parser.parse_args()
     if args.part in ("throughput", "all"):
         throughput(args.device, args.steps)
     if args.part in ("budget", "all"):
         budget(args.minutes)
     if args.part in ("probe", "all"):
-        probe(args.minutes, args.seeds, tuple(args.nets), tuple(args.train_soundfonts))
+        probe(args.minutes, args.seeds, tuple(args.nets), tuple(args.train_soundfonts), args.train_clips,
+              args.test_soundfont)
 
 
 if __name__ == "__main__":
