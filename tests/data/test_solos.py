@@ -110,3 +110,18 @@ def test_training_clips_can_be_dealt_over_several_soundfonts(built):
         assert mine[1] > 0.999 and mine[0] < 0.9, (cls, mine)
     one = solos(built.build_dir.parent, soundfont=str(DEFAULT_SOUNDFONT))  # a path alone: the first set
     assert one.build_dir == built.build_dir
+
+
+def test_a_test_soundfont_the_training_split_also_uses_is_warned_about(built, caplog):
+    """The test split is then no measure of generalisation to an unheard timbre; say so."""
+    import logging
+
+    from wavespace.data.rendered import DEFAULT_SOUNDFONT
+
+    with caplog.at_level(logging.WARNING, logger="wavespace.data.solos"):
+        solos(built.build_dir.parent, "test", test_soundfont=DEFAULT_SOUNDFONT)
+    assert "also a training SoundFont" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="wavespace.data.solos"):
+        solos(built.build_dir.parent, "test")  # no test_soundfont: the quick same-SoundFont set
+    assert "training SoundFont" not in caplog.text
