@@ -7,8 +7,6 @@ import subprocess
 import sys
 import zipfile
 
-import pytest
-
 from tests.conftest import REPO
 
 
@@ -27,7 +25,6 @@ def _source_with_a_shipped_model(dst):
 
 
 def test_wheel_contains_conf_and_finds_it_when_installed(tmp_path):
-    pytest.importorskip("hatchling")
     source = _source_with_a_shipped_model(tmp_path / "source")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",

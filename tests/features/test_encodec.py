@@ -11,8 +11,6 @@ import torch
 
 from wavespace.features import EncodecLatents, FrontendConfigError
 
-pytest.importorskip("transformers")
-
 SR, HOP = 24000, 320
 
 
