@@ -199,7 +199,7 @@ class SolosDataset(MedleySolosDataset):
         # Each phrase keeps its slot in the (subset, class, program) file even when the clips
         # around it go to another SoundFont: FluidSynth renders on a grid of 64-sample blocks,
         # so a phrase moved to another slot would render a few samples off, not the same clip.
-        slots = job.get("slots", range(len(job["phrases"])))
+        slots = job["slots"]
         slot = [
             Notes(p.onset + i * SLOT_SECONDS, p.offset + i * SLOT_SECONDS, p.pitch, p.velocity)
             for i, p in zip(slots, job["phrases"], strict=True)
